@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Installs every dependency of TierVM from Debian 12 (idempotent).
+# Adds deb-src entries (QEMU source package) and bookworm-backports
+# (the 6.12 guest kernel).  Must run as root.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || die "run as root (apt-get)"
+export DEBIAN_FRONTEND=noninteractive
+
+src=/etc/apt/sources.list.d/tiervm.sources
+want=$(cat <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+)
+if [ ! -f "$src" ] || [ "$(cat "$src")" != "$want" ]; then
+    printf '%s\n' "$want" > "$src"
+    log "wrote $src"
+fi
+
+stamp=$TIERVM_CACHE/apt-updated
+mkdir -p "$TIERVM_CACHE"
+if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +360)" ] || [ "$src" -nt "$stamp" ]; then
+    apt-get update -q >&2
+    touch "$stamp"
+fi
+
+newest() { apt-cache search --names-only "$1" | awk '{print $1}' | sort -V | tail -n 1; }
+h61=$(newest '^linux-headers-6\.1\.0-[0-9]+-cloud-amd64$')
+h612=$(newest '^linux-headers-6\.12\.[0-9]+\+deb12-cloud-amd64$')
+[ -n "$h61" ] || die "no linux-headers-6.1.0-*-cloud-amd64 in the archive"
+[ -n "$h612" ] || die "no linux-headers-6.12.*+deb12-cloud-amd64 (is bookworm-backports reachable?)"
+
+pkgs=(
+    # C/C++ build and tests
+    build-essential cmake ninja-build pkg-config git
+    libgtest-dev libgmock-dev googletest libbenchmark-dev
+    libabsl-dev nlohmann-json3-dev
+    # QEMU source build (DESIGN.md section 2)
+    dpkg-dev meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
+    python3-venv python3 zlib1g-dev
+    # VM rig: firmware, guest kernel modules, initramfs
+    qemu-system-data seabios busybox-static cpio xz-utils kmod bc
+    "$h61" "$h612"
+    # results and plots
+    jq gnuplot-nox
+)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+log "dependencies present"

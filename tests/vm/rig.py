@@ -1,0 +1,450 @@
+"""TierVM VM test rig: boots tiered guests under QEMU and talks to them.
+
+A guest has two NUMA nodes by default, node 0 FMEM and node 1 SMEM, each
+backed by its own memory-backend-file in /dev/shm (so the host memory each
+node holds can be read from the backing file and from the QEMU process's
+smaps).  The guest runs tests/vm/guest/init, whose command agent on ttyS1
+executes shell commands for the host.  QMP is a unix socket.
+
+KVM is used only when the rig's probe found it usable (rig.env
+KVM_USABLE=1); otherwise TCG.
+
+Environment: TIERVM_RIG_ENV names the rig.env written by
+scripts/prepare-rig.sh; TIERVM_RESULTS_DIR is where tests write JSON.
+Thread-safety: none; one test drives its guests from one thread.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+class RigError(Exception):
+    pass
+
+
+def load_env(path=None):
+    path = path or os.environ.get("TIERVM_RIG_ENV")
+    if not path or not os.path.exists(path):
+        raise RigError("rig.env not found (set TIERVM_RIG_ENV; run "
+                       "scripts/prepare-rig.sh BUILD_DIR)")
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v
+    return env
+
+
+def results_dir():
+    d = os.environ.get("TIERVM_RESULTS_DIR") or os.path.join(os.getcwd(),
+                                                             "results")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def write_result(name, obj):
+    path = os.path.join(results_dir(), name + ".json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+class QMPError(Exception):
+    def __init__(self, cmd, err):
+        super().__init__("%s: %s: %s" % (cmd, err.get("class"),
+                                         err.get("desc")))
+        self.cls = err.get("class")
+        self.desc = err.get("desc")
+
+
+class QMP:
+    """Minimal QMP client (docs/interop/qmp-spec.rst): greeting,
+    capabilities, commands with ids, events kept in order."""
+
+    def __init__(self, path, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise RigError("cannot connect to QMP at " + path)
+                time.sleep(0.05)
+        self.buf = b""
+        self.events = []
+        self.next_id = 0
+        greeting = self._read(timeout)
+        if "QMP" not in greeting:
+            raise RigError("bad QMP greeting: %r" % greeting)
+        self.cmd("qmp_capabilities")
+
+    def _read(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RigError("QMP read timed out")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RigError("QMP connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def cmd(self, name, timeout=60.0, **args):
+        self.next_id += 1
+        msg = {"execute": name, "id": self.next_id}
+        if args:
+            msg["arguments"] = args
+        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        while True:
+            resp = self._read(timeout)
+            if "event" in resp:
+                self.events.append(resp)
+                continue
+            if resp.get("id") != self.next_id:
+                continue
+            if "error" in resp:
+                raise QMPError(name, resp["error"])
+            return resp["return"]
+
+    def poll_events(self):
+        """Reads whatever events have arrived, without blocking long."""
+        try:
+            while True:
+                if b"\n" not in self.buf:
+                    self.sock.settimeout(0.01)
+                    chunk = self.sock.recv(65536)
+                    if not chunk:
+                        break
+                    self.buf += chunk
+                    continue
+                line, self.buf = self.buf.split(b"\n", 1)
+                msg = json.loads(line)
+                if "event" in msg:
+                    self.events.append(msg)
+        except (socket.timeout, BlockingIOError):
+            pass
+        return self.events
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Agent:
+    """Line protocol with the guest's command agent on ttyS1."""
+
+    def __init__(self, path, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise RigError("cannot connect to guest agent at " + path)
+                time.sleep(0.05)
+        self.buf = b""
+        self.next_id = 0
+
+    def read_line(self, deadline):
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RigError("guest agent timed out")
+            self.sock.settimeout(left)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RigError("guest agent connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode(errors="replace").rstrip("\r")
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.read_line(deadline)
+            if line.startswith("__READY__"):
+                return line.split()[1:]
+
+    def run(self, cmd, timeout=120.0):
+        if "\n" in cmd:
+            raise ValueError("one-line commands only")
+        self.next_id += 1
+        tag = "c%d" % self.next_id
+        self.sock.sendall(("%s %s\n" % (tag, cmd)).encode())
+        deadline = time.monotonic() + timeout
+        out = []
+        while True:
+            line = self.read_line(deadline)
+            m = re.match(r"^__END__ (\S+) (\d+)$", line)
+            if m and m.group(1) == tag:
+                text = "\n".join(out)
+                return int(m.group(2)), text[:-1] if text.endswith(
+                    "\n") else text
+            out.append(line)
+
+
+class Guest:
+    """One QEMU process with a tiered guest.
+
+    nodes_mib: RAM per guest NUMA node (node 0 FMEM, others SMEM unless
+    `tiers` says otherwise).  hballoon: add virtio-hballoon-pci (id hb0).
+    virtio_balloon: add a stock virtio-balloon-pci (id vb0) for
+    comparisons.  incoming: a migration URI to wait on instead of booting.
+    """
+
+    def __init__(self, env, name, series="6.1", nodes_mib=(1024, 1024),
+                 smp=2, kmod="normal", hballoon=True, virtio_balloon=False,
+                 incoming=None, append="", tiers=None, extra_args=()):
+        self.env = env
+        self.name = name
+        self.series = series
+        self.nodes_mib = list(nodes_mib)
+        self.smp = smp
+        self.kmod = kmod
+        self.hballoon = hballoon
+        self.virtio_balloon = virtio_balloon
+        self.incoming = incoming
+        self.append = append
+        self.tiers = tiers
+        self.extra_args = list(extra_args)
+        self.dir = tempfile.mkdtemp(prefix="tiervm-%s-" % name,
+                                    dir=os.environ.get("TIERVM_VM_WORKDIR"))
+        self.shm = []
+        self.proc = None
+        self.qmp = None
+        self.agent = None
+
+    # -- lifecycle -------------------------------------------------------
+    def accel_args(self):
+        if self.env.get("KVM_USABLE") == "1":
+            return ["-accel", "kvm", "-cpu", "host"]
+        return ["-accel", "tcg,thread=multi"]
+
+    def args(self):
+        key = self.series.replace(".", "_")
+        kernel = self.env["KERNEL_" + key]
+        initrd = self.env["INITRD_" + key]
+        total = sum(self.nodes_mib)
+        a = [self.env["QEMU"], "-L", "/usr/share/qemu", "-L",
+             "/usr/share/seabios", "-machine", "q35", "-nodefaults",
+             "-display", "none", "-no-reboot", "-m", "%dM" % total, "-smp", str(self.smp)]
+        a += self.accel_args()
+        for i, mib in enumerate(self.nodes_mib):
+            path = "/dev/shm/tiervm-%d-%s-m%d" % (os.getpid(), self.name, i)
+            self.shm.append(path)
+            a += ["-object", "memory-backend-file,id=m%d,size=%dM,"
+                  "mem-path=%s,share=on" % (i, mib, path)]
+            numa = "node,nodeid=%d,memdev=m%d" % (i, i)
+            if i == 0:
+                numa += ",cpus=0-%d" % (self.smp - 1)
+            a += ["-numa", numa]
+        if self.hballoon:
+            dev = "virtio-hballoon-pci,id=hb0"
+            if self.tiers:
+                dev += ",tiers=" + self.tiers
+            a += ["-device", dev]
+        if self.virtio_balloon:
+            a += ["-device", "virtio-balloon-pci,id=vb0"]
+        a += ["-kernel", kernel, "-initrd", initrd, "-append",
+              "console=ttyS0 loglevel=4 tiervm.kmod=%s %s" % (self.kmod,
+                                                            self.append)]
+        a += ["-serial", "file:" + self.path("console.log")]
+        a += ["-chardev", "socket,id=agent,path=%s,server=on,wait=off" %
+              self.path("agent.sock"), "-serial", "chardev:agent"]
+        a += ["-qmp", "unix:%s,server=on,wait=off" % self.path("qmp.sock")]
+        if self.incoming:
+            a += ["-incoming", self.incoming]
+        else:
+            a += ["-S"]
+        return a + self.extra_args
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def start(self, boot_timeout=180.0):
+        self.stderr = open(self.path("qemu.stderr"), "w")
+        self.proc = subprocess.Popen(self.args(), stdout=self.stderr,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        try:
+            self.qmp = QMP(self.path("qmp.sock"))
+            self.agent = Agent(self.path("agent.sock"))
+            if not self.incoming:
+                self.qmp.cmd("cont")
+                self.banner = self.agent.wait_ready(boot_timeout)
+        except Exception:
+            self.dump_logs()
+            self.stop()
+            raise
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.qmp:
+            try:
+                self.qmp.cmd("quit", timeout=5)
+            except Exception:
+                pass
+            self.qmp.close()
+            self.qmp = None
+        if self.proc:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for p in self.shm:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+        if os.environ.get("TIERVM_KEEP_VM_DIRS") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            self.dump_logs()
+        self.stop()
+
+    def dump_logs(self, tail=60):
+        for name in ("qemu.stderr", "console.log"):
+            p = self.path(name)
+            if os.path.exists(p):
+                with open(p, errors="replace") as f:
+                    lines = f.readlines()[-tail:]
+                sys.stderr.write("---- %s %s (last %d lines)\n" %
+                                 (self.name, name, len(lines)))
+                sys.stderr.writelines(lines)
+
+    def console(self):
+        with open(self.path("console.log"), errors="replace") as f:
+            return f.read()
+
+    # -- guest commands ----------------------------------------------------
+    def run(self, cmd, timeout=120.0, check=True):
+        rc, out = self.agent.run(cmd, timeout)
+        if check and rc != 0:
+            raise RigError("guest command failed (rc=%d): %s\n%s" %
+                           (rc, cmd, out))
+        return out if check else (rc, out)
+
+    def node_meminfo(self, node):
+        """Guest /sys/devices/system/node/nodeN/meminfo, values in bytes."""
+        out = self.run("cat /sys/devices/system/node/node%d/meminfo" % node)
+        info = {}
+        for line in out.splitlines():
+            m = re.match(r"Node \d+ (\S+):\s+(\d+)( kB)?", line)
+            if m:
+                info[m.group(1)] = int(m.group(2)) * (1024 if m.group(3)
+                                                      else 1)
+        return info
+
+    def mem_free(self, node):
+        return self.node_meminfo(node)["MemFree"]
+
+    # -- host view ---------------------------------------------------------
+    def backend_bytes(self, node):
+        """Host memory held by node's backing file (allocated blocks)."""
+        return os.stat(self.shm[node]).st_blocks * 512
+
+    def backend_rss(self, node):
+        """Rss of node's backend mapping in the QEMU process (smaps)."""
+        rss = 0
+        path = self.shm[node]
+        cur = None
+        with open("/proc/%d/smaps" % self.proc.pid) as f:
+            for line in f:
+                if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                    cur = line.split()[-1] if len(line.split()) >= 6 else ""
+                elif cur == path and line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+        return rss
+
+    # -- hballoon over QMP ---------------------------------------------------
+    def hb_info(self):
+        infos = self.qmp.cmd("__org.tiervm_query-hballoon")
+        if len(infos) != 1:
+            raise RigError("expected one hballoon device, got %r" % infos)
+        return infos[0]
+
+    def hb_node(self, node):
+        for n in self.hb_info()["nodes"]:
+            if n["node"] == node:
+                return n
+        raise RigError("no node %d in query-hballoon" % node)
+
+    def hb_set_target(self, node, target_bytes):
+        return self.qmp.cmd("__org.tiervm_hballoon-set-target", id="hb0",
+                            node=node, target=target_bytes)
+
+    def hb_wait_actual(self, node, want_bytes, timeout=60.0, poll=0.1):
+        """Waits until QMP reports actual == want; returns seconds taken."""
+        t0 = time.monotonic()
+        while True:
+            n = self.hb_node(node)
+            if n["actual"] == want_bytes:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise RigError("node %d actual %d != %d after %.0fs" %
+                               (node, n["actual"], want_bytes, timeout))
+            time.sleep(poll)
+
+
+def probe_kvm(env, timeout=40.0):
+    """True when a KVM guest boots to the agent within `timeout` seconds.
+    /dev/kvm may exist while KVM guests hang (nested virtualisation), so
+    only a real boot counts."""
+    if not os.path.exists("/dev/kvm") or not os.access("/dev/kvm",
+                                                        os.R_OK | os.W_OK):
+        return False
+    probe_env = dict(env, KVM_USABLE="1")
+    g = Guest(probe_env, "kvmprobe", nodes_mib=(256, 256), smp=1,
+              kmod="none", hballoon=False)
+    try:
+        g.start(boot_timeout=timeout)
+        g.run("true", timeout=10)
+        return True
+    except Exception:
+        return False
+    finally:
+        if g.proc and g.proc.poll() is None:
+            g.proc.kill()
+        g.stop()
+
+
+if __name__ == "__main__":
+    # python3 rig.py probe-kvm RIG_ENV  -> prints 1 or 0
+    if len(sys.argv) == 3 and sys.argv[1] == "probe-kvm":
+        print("1" if probe_kvm(load_env(sys.argv[2])) else "0")
+    else:
+        sys.exit("usage: rig.py probe-kvm RIG_ENV")
