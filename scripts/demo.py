@@ -61,6 +61,7 @@ def main():
             t = time.monotonic() - t0
             show(rows, t)
             print("    converged in %.2f s" % took)
+            time.sleep(1)  # let a person read the table
             steps.append({"t_s": round(t, 2), "node": node, "target_mib": mib,
                           "converged_s": round(took, 2), "nodes": rows})
     path = rig.write_result("demo", {"accel": accel, "steps": steps})

@@ -109,7 +109,11 @@ class QMP:
         line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
-    def cmd(self, name, timeout=60.0, **args):
+    def cmd(self, _execute, _timeout=60.0, **args):
+        """Runs QMP command `_execute` with `args` (the underscores keep
+        QMP argument names such as "name" or "timeout" free)."""
+        name = _execute
+        timeout = _timeout
         self.next_id += 1
         msg = {"execute": name, "id": self.next_id}
         if args:
@@ -176,7 +180,10 @@ class Agent:
             if left <= 0:
                 raise RigError("guest agent timed out")
             self.sock.settimeout(left)
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise RigError("guest agent timed out")
             if not chunk:
                 raise RigError("guest agent connection closed")
             self.buf += chunk
@@ -199,7 +206,11 @@ class Agent:
         deadline = time.monotonic() + timeout
         out = []
         while True:
-            line = self.read_line(deadline)
+            try:
+                line = self.read_line(deadline)
+            except (RigError, OSError) as e:
+                raise RigError("guest command %r: %s; output so far: %r" %
+                               (cmd, e, out[-5:])) from e
             m = re.match(r"^__END__ (\S+) (\d+)$", line)
             if m and m.group(1) == tag:
                 text = "\n".join(out)
@@ -252,7 +263,7 @@ class Guest:
         total = sum(self.nodes_mib)
         a = [self.env["QEMU"], "-L", "/usr/share/qemu", "-L",
              "/usr/share/seabios", "-machine", "q35", "-nodefaults",
-             "-display", "none", "-no-reboot", "-m", "%dM" % total, "-smp", str(self.smp)]
+             "-display", "none", "-m", "%dM" % total, "-smp", str(self.smp)]
         a += self.accel_args()
         for i, mib in enumerate(self.nodes_mib):
             path = "/dev/shm/tiervm-%d-%s-m%d" % (os.getpid(), self.name, i)
@@ -309,7 +320,7 @@ class Guest:
     def stop(self):
         if self.qmp:
             try:
-                self.qmp.cmd("quit", timeout=5)
+                self.qmp.cmd("quit", _timeout=5)
             except Exception:
                 pass
             self.qmp.close()
@@ -372,6 +383,36 @@ class Guest:
     def mem_free(self, node):
         return self.node_meminfo(node)["MemFree"]
 
+    def pcp_bytes(self, node):
+        """Free pages parked in node's per-CPU page lists (/proc/zoneinfo
+        "count:"), which MemFree leaves out.  6.12 lets these lists grow
+        large during bursts of frees, such as a balloon deflate."""
+        total, cur = 0, None
+        for line in self.run("cat /proc/zoneinfo").splitlines():
+            m = re.match(r"^Node (\d+), zone", line)
+            if m:
+                cur = int(m.group(1))
+            elif cur == node and line.strip().startswith("count:"):
+                total += int(line.split()[1]) * 4096
+        return total
+
+    def free_bytes(self, node):
+        """Free memory of a node: MemFree plus the per-CPU free lists."""
+        return self.mem_free(node) + self.pcp_bytes(node)
+
+    def settled_free_bytes(self, node, tolerance=2 * MIB, timeout=20.0):
+        """free_bytes() once it stops moving: after a program exits, newer
+        kernels (6.12) hand its pages back over a few seconds."""
+        last = self.free_bytes(node)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            cur = self.free_bytes(node)
+            if abs(cur - last) <= tolerance:
+                return cur
+            last = cur
+        return last
+
     # -- host view ---------------------------------------------------------
     def backend_bytes(self, node):
         """Host memory held by node's backing file (allocated blocks)."""
@@ -407,16 +448,18 @@ class Guest:
         return self.qmp.cmd("__org.tiervm_hballoon-set-target", id="hb0",
                             node=node, target=target_bytes)
 
-    def hb_wait_actual(self, node, want_bytes, timeout=60.0, poll=0.1):
-        """Waits until QMP reports actual == want; returns seconds taken."""
+    def hb_wait_actual(self, node, want_bytes, timeout=60.0, poll=0.1,
+                       key="actual"):
+        """Waits until QMP reports `key` (the device-counted "actual", or
+        the guest-written "guest-actual") == want; returns seconds taken."""
         t0 = time.monotonic()
         while True:
             n = self.hb_node(node)
-            if n["actual"] == want_bytes:
+            if n[key] == want_bytes:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
-                raise RigError("node %d actual %d != %d after %.0fs" %
-                               (node, n["actual"], want_bytes, timeout))
+                raise RigError("node %d %s %d != %d after %.0fs" %
+                               (node, key, n[key], want_bytes, timeout))
             time.sleep(poll)
 
 

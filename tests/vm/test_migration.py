@@ -39,7 +39,7 @@ def body(t):
         src.run("echo before-migration > /tmp/marker")
         before = src.hb_info()
         gbefore = guest_actuals(src)
-        free_before = [src.mem_free(n) for n in (0, 1)]
+        free_before = [src.free_bytes(n) for n in (0, 1)]
 
         sock = src.path("migrate.sock")
         dst = rig.Guest(t.env, "migdst", series=t.series,
@@ -75,7 +75,7 @@ def body(t):
         gafter = guest_actuals(dst)
         t.check("guest driver's per-node balloon unchanged",
                 gafter == gbefore, gafter, gbefore)
-        free_after = [dst.mem_free(n) for n in (0, 1)]
+        free_after = [dst.free_bytes(n) for n in (0, 1)]
         for n in (0, 1):
             t.check("node %d: guest MemFree unchanged (< 16 MiB)" % n,
                     abs(free_after[n] - free_before[n]) < 16 * MIB,
@@ -89,7 +89,7 @@ def body(t):
             t.figure("node%d_deflate_on_dst_s" % n, round(took, 2))
         time.sleep(0.5)
         for n in (0, 1):
-            got = dst.mem_free(n) - free_after[n]
+            got = dst.free_bytes(n) - free_after[n]
             t.check("node %d: deflate on destination returned the pages" % n,
                     got >= TARGETS[n] - 16 * MIB, got // MIB,
                     TARGETS[n] // MIB)
