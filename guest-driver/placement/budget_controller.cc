@@ -1,0 +1,100 @@
+#include "placement/budget_controller.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "placement/check.h"
+
+namespace tiervm::placement {
+
+absl::Status BudgetConfig::Validate() const {
+  if (!(budget_pct > 0 && budget_pct <= 100)) {
+    return absl::InvalidArgumentError("budget_pct must be in (0, 100]");
+  }
+  if (!(target_fraction > 0 && target_fraction <= 1) || !(dead_band >= 0 && dead_band < 1) ||
+      !(max_step > 1) || !(smoothing > 0 && smoothing <= 1)) {
+    return absl::InvalidArgumentError(
+        "need target_fraction in (0,1], dead_band in [0,1), max_step > 1, "
+        "smoothing in (0,1]");
+  }
+  if (!(sample_cost_ns >= 0) || !(scan_cost_ns_per_page >= 0)) {
+    return absl::InvalidArgumentError("costs must be >= 0");
+  }
+  if (min_sample_period < 1 || min_sample_period > initial_sample_period ||
+      initial_sample_period > max_sample_period) {
+    return absl::InvalidArgumentError("need 1 <= min <= initial <= max sample period");
+  }
+  if (!(min_scan_pages_per_s > 0) || !(min_scan_pages_per_s <= initial_scan_pages_per_s) ||
+      !(initial_scan_pages_per_s <= max_scan_pages_per_s)) {
+    return absl::InvalidArgumentError("need 0 < min <= initial <= max scan rate");
+  }
+  return absl::OkStatus();
+}
+
+BudgetController::BudgetController(const BudgetConfig& config, const Clock* clock)
+    : config_(config),
+      clock_(clock),
+      intensity_(1.0),
+      sample_period_(config.initial_sample_period),
+      scan_pages_per_s_(config.initial_scan_pages_per_s) {
+  PLACEMENT_CHECK(config_.Validate().ok());
+  PLACEMENT_CHECK(clock_ != nullptr);
+  last_.budget_pct = config_.budget_pct;
+  last_.sample_period = sample_period_;
+  last_.scan_pages_per_s = scan_pages_per_s_;
+}
+
+BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned) {
+  const int64_t wall = clock_->MonotonicNs();
+  const int64_t cpu = clock_->OwnCpuNs();
+  if (!started_ || wall <= last_wall_ns_) {
+    // First call, or a clock that did not move: nothing to measure.
+    started_ = true;
+    last_wall_ns_ = wall;
+    last_cpu_ns_ = cpu;
+    return last_;
+  }
+  BudgetReport r;
+  r.window_ns = wall - last_wall_ns_;
+  const double window = static_cast<double>(r.window_ns);
+  r.own_cpu_pct = 100.0 * static_cast<double>(std::max<int64_t>(0, cpu - last_cpu_ns_)) / window;
+  r.sampling_pct = 100.0 * static_cast<double>(samples) * config_.sample_cost_ns / window;
+  r.scan_pct =
+      100.0 * static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page / window;
+  r.used_pct = r.own_cpu_pct + r.sampling_pct + r.scan_pct;
+  last_wall_ns_ = wall;
+  last_cpu_ns_ = cpu;
+
+  smoothed_pct_ = smoothed_pct_ < 0
+                      ? r.used_pct
+                      : config_.smoothing * r.used_pct + (1 - config_.smoothing) * smoothed_pct_;
+  r.smoothed_pct = smoothed_pct_;
+  r.budget_pct = config_.budget_pct;
+  r.over_budget = smoothed_pct_ > config_.budget_pct;
+
+  const double target = config_.budget_pct * config_.target_fraction;
+  const double ratio = smoothed_pct_ > 0 ? target / smoothed_pct_ : config_.max_step;
+  if (std::abs(ratio - 1) > config_.dead_band) {
+    const double step = std::clamp(ratio, 1 / config_.max_step, config_.max_step);
+    // Intensity is bounded by the period limits; clamp it there so that a
+    // long saturated stretch does not wind up (integrator windup).
+    const double lo = static_cast<double>(config_.initial_sample_period) /
+                      static_cast<double>(config_.max_sample_period);
+    const double hi = static_cast<double>(config_.initial_sample_period) /
+                      static_cast<double>(config_.min_sample_period);
+    intensity_ = std::clamp(intensity_ * step, lo, hi);
+    // Odd periods: an even period locks onto power-of-two strides.
+    uint64_t period = static_cast<uint64_t>(
+        std::llround(static_cast<double>(config_.initial_sample_period) / intensity_));
+    period |= 1;
+    sample_period_ = std::clamp(period, config_.min_sample_period, config_.max_sample_period);
+    scan_pages_per_s_ = std::clamp(config_.initial_scan_pages_per_s * intensity_,
+                                   config_.min_scan_pages_per_s, config_.max_scan_pages_per_s);
+  }
+  r.sample_period = sample_period_;
+  r.scan_pages_per_s = scan_pages_per_s_;
+  last_ = r;
+  return r;
+}
+
+}  // namespace tiervm::placement

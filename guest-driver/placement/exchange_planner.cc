@@ -1,0 +1,198 @@
+#include "placement/exchange_planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <utility>
+
+#include "absl/status/status.h"
+
+namespace tiervm::placement {
+namespace {
+
+struct Candidate {
+  PageInfo page;
+  Pid pid;
+  double weight;  // estimated sampled weight of the page
+};
+
+// Resident pages of `rc` on `tier`, ordered so the best to move come first
+// (hottest for promotion, coldest for demotion), limited to `want` bytes.
+absl::StatusOr<std::vector<Candidate>> PagesToMove(const TrackerSnapshot& snapshot,
+                                                   const PageLocator& locator,
+                                                   const RangeClass& rc, Tier tier,
+                                                   uint64_t want, bool hottest_first) {
+  std::vector<Candidate> pages;
+  absl::Status st = locator.ForEachPage(rc.pid, rc.start, rc.end, [&](const PageInfo& p) {
+    // A THP straddling the range edge belongs to the range holding its
+    // start; the neighbour would otherwise plan it a second time.
+    if (p.tier == tier && p.addr >= rc.start) {
+      pages.push_back({p, rc.pid, snapshot.WeightIn(rc.pid, p.addr, p.addr + p.bytes)});
+    }
+    return true;
+  });
+  if (absl::IsNotFound(st)) return std::vector<Candidate>{};
+  if (!st.ok()) return st;
+  std::stable_sort(pages.begin(), pages.end(), [&](const Candidate& a, const Candidate& b) {
+    const double da = a.weight / static_cast<double>(a.page.bytes);
+    const double db = b.weight / static_cast<double>(b.page.bytes);
+    return hottest_first ? da > db : da < db;
+  });
+  uint64_t sum = 0;
+  size_t n = 0;
+  while (n < pages.size() && sum < want) sum += pages[n++].page.bytes;
+  pages.resize(n);
+  return pages;
+}
+
+PageMove ToMove(const Candidate& c, Tier tier, const PlannerConfig& config) {
+  return PageMove{c.pid, c.page.addr, c.page.bytes, tier,
+                  tier == Tier::kFmem ? config.fmem_node : config.smem_node};
+}
+
+}  // namespace
+
+bool ThpTooUneven(const TrackerSnapshot& snapshot, Pid pid, Vaddr addr,
+                  const PlannerConfig& config) {
+  const auto profile = snapshot.Profile(pid, addr, addr + kHugePageBytes);
+  double total = 0;
+  double max = 0;
+  for (double w : profile) {
+    total += w;
+    max = std::max(max, w);
+  }
+  if (total < config.thp_min_weight || total <= 0) return false;
+  return max / (total / kSubBlocks) > config.thp_max_unevenness;
+}
+
+std::vector<PageMove> ExchangePlan::Flatten() const {
+  std::vector<PageMove> out;
+  for (const ExchangeRound& r : rounds) {
+    out.insert(out.end(), r.demotions.begin(), r.demotions.end());
+    out.insert(out.end(), r.promotions.begin(), r.promotions.end());
+  }
+  return out;
+}
+
+absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
+                                          const Classification& classes,
+                                          const PageLocator& locator,
+                                          const FmemState& fmem,
+                                          const PlannerConfig& config) {
+  if (!(config.rate_limit_mib_per_s >= 0) || config.interval_ns <= 0 ||
+      config.round_bytes == 0 || !(config.thp_max_unevenness >= 1)) {
+    return absl::InvalidArgumentError(
+        "need rate_limit >= 0, interval > 0, round_bytes > 0, "
+        "thp_max_unevenness >= 1");
+  }
+  ExchangePlan plan;
+  const long double budget = static_cast<long double>(config.rate_limit_mib_per_s) *
+                             (1 << 20) * config.interval_ns / 1e9L;
+  plan.budget_bytes = static_cast<uint64_t>(std::floor(budget));
+  plan.fmem_free_before_bytes = fmem.free_bytes;
+
+  // Demotion queue: coldest ranges first, coldest pages first within each.
+  // Built eagerly: it is bounded by what the classifier marked cold on FMEM.
+  std::vector<Candidate> demotable;
+  for (size_t idx : classes.demote) {
+    const RangeClass& rc = classes.ranges[idx];
+    auto pages = PagesToMove(snapshot, locator, rc, Tier::kFmem, rc.demote_bytes(), false);
+    if (!pages.ok()) return pages.status();
+    demotable.insert(demotable.end(), pages->begin(), pages->end());
+  }
+  size_t next_demote = 0;
+
+  uint64_t free = fmem.free_bytes;
+  uint64_t left = plan.budget_bytes;
+  // Moves in the order they were decided; later cut into rounds.
+  std::vector<PageMove> sequence;
+  auto demote_one = [&]() {
+    const Candidate& c = demotable[next_demote++];
+    sequence.push_back(ToMove(c, Tier::kSmem, config));
+    free += c.page.bytes;
+    left -= c.page.bytes;
+    plan.demote_bytes += c.page.bytes;
+  };
+
+  // 1. Restore the watermark first (the balloon may just have taken FMEM).
+  while (free < fmem.headroom_bytes && next_demote < demotable.size() &&
+         demotable[next_demote].page.bytes <= left) {
+    demote_one();
+  }
+  if (free < fmem.headroom_bytes && next_demote < demotable.size()) {
+    plan.stop = PlanStop::kRateLimit;
+  }
+  const size_t watermark_moves = sequence.size();
+
+  // 2. Promote hottest first, demoting just enough before each promotion.
+  bool stopped = plan.stop != PlanStop::kDone;
+  for (size_t idx : classes.promote) {
+    if (stopped) break;
+    const RangeClass& rc = classes.ranges[idx];
+    auto pages = PagesToMove(snapshot, locator, rc, Tier::kSmem, rc.promote_bytes(), true);
+    if (!pages.ok()) return pages.status();
+    for (const Candidate& c : *pages) {
+      if (c.page.bytes == kHugePageBytes && ThpTooUneven(snapshot, c.pid, c.page.addr, config)) {
+        ++plan.thp_skipped_pages;
+        continue;
+      }
+      // Look ahead without committing: which demotions would make room?
+      uint64_t f = free;
+      uint64_t cost = c.page.bytes;
+      size_t d = next_demote;
+      while (f < fmem.headroom_bytes + c.page.bytes && d < demotable.size()) {
+        f += demotable[d].page.bytes;
+        cost += demotable[d].page.bytes;
+        ++d;
+      }
+      if (f < fmem.headroom_bytes + c.page.bytes) {
+        plan.stop = PlanStop::kNoDemotable;
+        stopped = true;
+        break;
+      }
+      if (cost > left) {
+        plan.stop = PlanStop::kRateLimit;
+        stopped = true;
+        break;
+      }
+      while (next_demote < d) demote_one();
+      sequence.push_back(ToMove(c, Tier::kFmem, config));
+      free -= c.page.bytes;
+      left -= c.page.bytes;
+      plan.promote_bytes += c.page.bytes;
+    }
+  }
+  plan.fmem_free_after_bytes = free;
+
+  // 3. Cut into rounds at promotion boundaries, so each round's demotions
+  //    pay for its own promotions; sort each direction by (pid, addr).
+  ExchangeRound round;
+  uint64_t round_bytes = 0;
+  auto by_addr = [](const PageMove& a, const PageMove& b) {
+    return std::tie(a.pid, a.addr) < std::tie(b.pid, b.addr);
+  };
+  auto flush = [&]() {
+    if (round.demotions.empty() && round.promotions.empty()) return;
+    std::sort(round.demotions.begin(), round.demotions.end(), by_addr);
+    std::sort(round.promotions.begin(), round.promotions.end(), by_addr);
+    plan.rounds.push_back(std::move(round));
+    round = ExchangeRound();
+    round_bytes = 0;
+  };
+  for (size_t i = 0; i < sequence.size(); ++i) {
+    const PageMove& m = sequence[i];
+    (m.dest_tier == Tier::kSmem ? round.demotions : round.promotions).push_back(m);
+    round_bytes += m.bytes;
+    // Cut only after a promotion or a watermark demotion: a demotion that
+    // makes room for a promotion stays in that promotion's round, so an
+    // executor whose demotions fail can drop the round's promotions.
+    if (round_bytes >= config.round_bytes &&
+        (m.dest_tier == Tier::kFmem || i < watermark_moves)) {
+      flush();
+    }
+  }
+  flush();
+  return plan;
+}
+
+}  // namespace tiervm::placement

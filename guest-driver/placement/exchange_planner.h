@@ -1,0 +1,119 @@
+// ExchangePlanner: turns a classification into an immutable list of page
+// moves that never overflows FMEM and never exceeds the migration budget.
+//
+// A stock kernel has no in-place exchange (Demeter's folio_exchange needs a
+// patched kernel), so a swap is a demotion into SMEM followed by a promotion
+// into the FMEM it freed.  The plan is cut into rounds; in each round every
+// demotion precedes every promotion and each list is sorted by (pid,
+// address), which is the order move_pages(2) wants per destination node.
+// Invariant, for every prefix of Flatten():
+//   free FMEM >= min(initial free, headroom), and right after any promotion
+//   free FMEM >= headroom,
+// assuming every earlier move applied.  The executor applies rounds in order
+// and, when demotions of a round fail, skips promotions that would no longer
+// fit (it reports planned vs applied).
+//
+// THP: a 2 MiB page moves whole or not at all.  A THP whose sampled weight
+// is concentrated in a few of its 256 KiB sub-blocks is left on SMEM (the
+// Memtis/Atlas idea: promoting it would spend 2 MiB of FMEM on mostly cold
+// data); splitting it is the kernel's job (khugepaged/THP shrinker).
+//
+// Pure: a function of its inputs.  Plans are immutable values.
+#ifndef TIERVM_GUEST_DRIVER_PLACEMENT_EXCHANGE_PLANNER_H_
+#define TIERVM_GUEST_DRIVER_PLACEMENT_EXCHANGE_PLANNER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "placement/classifier.h"
+#include "placement/page_locator.h"
+#include "placement/snapshot.h"
+
+namespace tiervm::placement {
+
+struct PlannerConfig {
+  int fmem_node = 0;
+  int smem_node = 1;
+  // Migration traffic budget, both directions counted, MiB per second of
+  // `interval_ns`.  Keep it well under SMEM write bandwidth.
+  double rate_limit_mib_per_s = 256;
+  int64_t interval_ns = 1'000'000'000;
+  // Bytes per round (one move_pages batch per direction).
+  uint64_t round_bytes = 64ull << 20;
+  // A THP is left alone when max(sub-block weight) / mean(sub-block
+  // weight) exceeds this (1 = perfectly even, kSubBlocks = one hot block).
+  double thp_max_unevenness = 4.0;
+  // ... but only when it has at least this much weight; below it the
+  // profile is noise and the page is treated as even.
+  double thp_min_weight = 8.0;
+};
+
+// The current FMEM situation (from /sys/devices/system/node/nodeN/meminfo).
+struct FmemState {
+  uint64_t free_bytes = 0;
+  uint64_t headroom_bytes = 0;  // the watermark to keep (as classifier)
+};
+
+struct PageMove {
+  Pid pid = 0;
+  Vaddr addr = 0;
+  uint64_t bytes = 0;
+  Tier dest_tier = Tier::kSmem;
+  int dest_node = 0;
+  friend bool operator==(const PageMove&, const PageMove&) = default;
+};
+
+struct ExchangeRound {
+  std::vector<PageMove> demotions;   // dest SMEM, sorted by (pid, addr)
+  std::vector<PageMove> promotions;  // dest FMEM, sorted by (pid, addr)
+};
+
+enum class PlanStop {
+  kDone,           // every candidate planned
+  kRateLimit,      // migration budget used up
+  kNoDemotable,    // promotions left but nothing cold on FMEM to make room
+};
+
+struct ExchangePlan {
+  std::vector<ExchangeRound> rounds;
+  uint64_t budget_bytes = 0;
+  uint64_t promote_bytes = 0;
+  uint64_t demote_bytes = 0;
+  uint64_t fmem_free_before_bytes = 0;
+  uint64_t fmem_free_after_bytes = 0;  // if everything applies
+  uint64_t thp_skipped_pages = 0;      // uneven THPs left alone
+  PlanStop stop = PlanStop::kDone;
+
+  uint64_t moved_bytes() const { return promote_bytes + demote_bytes; }
+  // All moves in execution order.
+  std::vector<PageMove> Flatten() const;
+};
+
+// What the executor reports back (filled by the daemon, later).
+struct ExecutionReport {
+  uint64_t planned_moves = 0;
+  uint64_t applied_moves = 0;
+  uint64_t planned_bytes = 0;
+  uint64_t applied_bytes = 0;
+  uint64_t busy = 0;     // EBUSY/EAGAIN: retry next tick
+  uint64_t gone = 0;     // EFAULT/ENOENT/ESRCH: page or process vanished
+  uint64_t no_mem = 0;   // ENOMEM on the destination node
+  uint64_t skipped = 0;  // promotions skipped because demotions failed
+};
+
+// InvalidArgument on a bad config; locator errors other than NotFound are
+// returned as they are (NotFound: the process exited, its pages are skipped).
+absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
+                                          const Classification& classes,
+                                          const PageLocator& locator,
+                                          const FmemState& fmem,
+                                          const PlannerConfig& config);
+
+// True if `page` (a THP) is too unevenly used to promote whole.
+bool ThpTooUneven(const TrackerSnapshot& snapshot, Pid pid, Vaddr addr,
+                  const PlannerConfig& config);
+
+}  // namespace tiervm::placement
+
+#endif  // TIERVM_GUEST_DRIVER_PLACEMENT_EXCHANGE_PLANNER_H_

@@ -1,0 +1,155 @@
+// RangeTracker: per-process ranges of guest-virtual addresses with decayed
+// sampled-access weights, refined where accesses are skewed and coarsened
+// where neighbours look alike.  README.md draws the rules.
+//
+// Owns: every tracked process's sorted, disjoint ranges.  Ranges cover the
+// caller-supplied VMAs (joined where contiguous) and nothing else; the total
+// number of ranges over all processes never exceeds config.max_ranges.
+//
+// Cost: Ingest is O(log n) in the process's range count (a binary search
+// over a dense array of range starts) plus one hash lookup, cached for runs
+// of samples from one pid.  EndEpoch, SetVmas and Snapshot are O(n log n).
+//
+// Units: addresses and lengths in bytes, weights in sample-weight units
+// (see Sample::weight).
+//
+// Thread-safety: none; one thread owns a tracker (the daemon's policy
+// thread).  Snapshots it hands out are immutable and shareable.
+#ifndef TIERVM_GUEST_DRIVER_PLACEMENT_RANGE_TRACKER_H_
+#define TIERVM_GUEST_DRIVER_PLACEMENT_RANGE_TRACKER_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "placement/snapshot.h"
+#include "placement/types.h"
+
+namespace tiervm::placement {
+
+struct RangeTrackerConfig {
+  // Split cuts fall on multiples of this (a power of two >= 4 KiB).  2 MiB
+  // matches THP and Demeter's granularity; smaller values suit guests
+  // without THP at the price of more epochs to converge.
+  uint64_t min_range_bytes = kHugePageBytes;
+  // VMA spans shorter than this are not tracked: not worth placing, and
+  // they would eat the range budget (a process may have 65k VMAs).
+  uint64_t min_span_bytes = kHugePageBytes;
+  // Hard bound on ranges over all processes (Demeter uses 2048).
+  size_t max_ranges = 2048;
+  // Every EndEpoch multiplies all weights by this, in (0, 1].
+  double decay_factor = 0.5;
+  // A range splits only with at least this much weight: below it the
+  // skew between sub-blocks is mostly sampling noise.
+  double split_min_weight = 32;
+  // ... and only if the densities on the two sides of the best cut differ
+  // by this contrast |dl - dr| / (dl + dr) in [0, 1]; 0.5 means 3x.
+  double split_contrast = 0.5;
+  // Adjacent ranges merge when their contrast is below this.  Keep it well
+  // under split_contrast so a fresh split is not undone (hysteresis).
+  double merge_contrast = 0.2;
+  // Adjacent ranges also merge when together they hold less than this
+  // weight: too few samples to tell them apart, so their budget is better
+  // spent elsewhere.
+  double merge_max_weight = 1.0;
+
+  absl::Status Validate() const;
+};
+
+struct RangeTrackerStats {
+  uint64_t samples_ingested = 0;
+  uint64_t samples_unknown_pid = 0;  // pid never given SetVmas
+  uint64_t samples_unmapped = 0;     // address outside every tracked range
+  uint64_t epochs = 0;
+  uint64_t splits = 0;
+  uint64_t merges = 0;         // alike or idle neighbours
+  uint64_t forced_merges = 0;  // to stay within max_ranges
+  uint64_t dropped_spans = 0;  // spans not tracked for lack of budget
+};
+
+class RangeTracker {
+ public:
+  // CHECK-fails on an invalid config: validate user input with
+  // RangeTrackerConfig::Validate() first.
+  explicit RangeTracker(const RangeTrackerConfig& config);
+
+  // Tells the tracker the current VMAs of `pid` (start/end page-aligned,
+  // non-overlapping, any order).  Weight of ranges that stay mapped is kept,
+  // weight of unmapped parts is dropped, new areas start at zero.  May merge
+  // or drop spans to stay within max_ranges.  InvalidArgument on a bad VMA
+  // list (the tracker is then unchanged).
+  absl::Status SetVmas(Pid pid, absl::Span<const Vma> vmas);
+
+  // Forgets a process that exited.  NotFound if it was not tracked.
+  absl::Status RemoveProcess(Pid pid);
+
+  // Adds one sample.  Samples of unknown pids or unmapped addresses are
+  // counted in stats() and otherwise ignored.
+  void Ingest(const Sample& sample);
+  void Ingest(absl::Span<const Sample> samples) {
+    for (const Sample& s : samples) Ingest(s);
+  }
+
+  // Closes an epoch: merge alike neighbours, split skewed ranges (within
+  // the budget), then decay every weight.  Returns the number of ranges.
+  size_t EndEpoch();
+
+  // Copies all ranges into an immutable snapshot sorted by (pid, start).
+  TrackerSnapshot Snapshot() const;
+
+  // Pids seen in samples without SetVmas since the last call (at most 256
+  // remembered), so the daemon knows whose maps to read.
+  std::vector<Pid> TakeUnknownPids();
+
+  size_t range_count() const { return range_count_; }
+  size_t process_count() const { return processes_.size(); }
+  const RangeTrackerStats& stats() const { return stats_; }
+  const RangeTrackerConfig& config() const { return config_; }
+
+ private:
+  struct Range {
+    Vaddr start = 0;
+    Vaddr end = 0;
+    // floor(2^64 * kSubBlocks / length): sub-block of offset `off` is
+    // (off * recip) >> 64, a multiply instead of a divide on the hot path.
+    uint64_t recip = 0;
+    double weight = 0;
+    double store_weight = 0;
+    std::array<double, kSubBlocks> sub{};
+  };
+  struct Process {
+    std::vector<Vaddr> starts;  // == ranges[i].start, dense for the search
+    std::vector<Range> ranges;  // sorted, disjoint
+  };
+
+  static Range MakeRange(Vaddr start, Vaddr end);
+  // A range [start, end) carrying the weight `sources` hold inside it.
+  static Range Carve(absl::Span<const Range> sources, Vaddr start, Vaddr end);
+  static double Contrast(const Range& a, const Range& b);
+  static RangeStats ToStats(Pid pid, const Range& r);
+
+  void Rebuild(Process& p, std::vector<Range> ranges);
+  size_t MergePass(Process& p);
+  size_t SplitPass();
+  void EnforceBudget(Pid victim);
+  void RecountRanges();
+
+  RangeTrackerConfig config_;
+  absl::flat_hash_map<Pid, Process> processes_;
+  absl::flat_hash_set<Pid> unknown_pids_;
+  // Last process Ingest looked up; reset whenever processes_ changes.
+  Pid cached_pid_ = 0;
+  Process* cached_process_ = nullptr;
+  size_t range_count_ = 0;
+  uint64_t epoch_ = 0;
+  RangeTrackerStats stats_;
+};
+
+}  // namespace tiervm::placement
+
+#endif  // TIERVM_GUEST_DRIVER_PLACEMENT_RANGE_TRACKER_H_

@@ -1,0 +1,244 @@
+#include "placement/exchange_planner.h"
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace tiervm::placement {
+namespace {
+
+using testing::At;
+using testing::kMiB;
+
+constexpr Pid kPid = 9;
+
+RangeStats R(double a, double b, double weight, Pid pid = kPid) {
+  RangeStats r;
+  r.pid = pid;
+  r.start = At(a);
+  r.end = At(b);
+  r.weight = weight;
+  r.sub_weight.fill(weight / kSubBlocks);
+  return r;
+}
+
+PlannerConfig Unlimited() {
+  PlannerConfig c;
+  c.rate_limit_mib_per_s = 1 << 20;
+  return c;
+}
+
+// Replays `plan` against `fmem` and checks the overflow invariant at every
+// prefix, the source tier of every move, and that no page moves twice.
+void CheckPlan(const ExchangePlan& plan, const FmemState& fmem, const PageLocator& loc,
+               const PlannerConfig& config) {
+  int64_t free = static_cast<int64_t>(fmem.free_bytes);
+  const int64_t floor =
+      std::min<int64_t>(free, static_cast<int64_t>(fmem.headroom_bytes));
+  std::set<std::pair<Pid, Vaddr>> seen;
+  uint64_t moved = 0;
+  for (const PageMove& m : plan.Flatten()) {
+    ASSERT_TRUE(seen.insert({m.pid, m.addr}).second) << "page planned twice";
+    Tier now = m.dest_tier;
+    ASSERT_TRUE(loc.ForEachPage(m.pid, m.addr, m.addr + 1, [&](const PageInfo& p) {
+                     EXPECT_EQ(p.addr, m.addr);
+                     EXPECT_EQ(p.bytes, m.bytes);
+                     now = p.tier;
+                     return false;
+                   }).ok());
+    ASSERT_NE(now, m.dest_tier) << "page already on its destination";
+    if (m.dest_tier == Tier::kFmem) {
+      EXPECT_EQ(m.dest_node, config.fmem_node);
+      free -= static_cast<int64_t>(m.bytes);
+      ASSERT_GE(free, static_cast<int64_t>(fmem.headroom_bytes)) << "FMEM overflow";
+    } else {
+      EXPECT_EQ(m.dest_node, config.smem_node);
+      free += static_cast<int64_t>(m.bytes);
+    }
+    ASSERT_GE(free, floor);
+    moved += m.bytes;
+  }
+  EXPECT_EQ(moved, plan.moved_bytes());
+  EXPECT_LE(moved, plan.budget_bytes);
+  EXPECT_EQ(static_cast<uint64_t>(free), plan.fmem_free_after_bytes);
+  // Each round: demotions then promotions, each sorted by (pid, addr).
+  for (const ExchangeRound& r : plan.rounds) {
+    auto sorted = [](const std::vector<PageMove>& v) {
+      return std::is_sorted(v.begin(), v.end(), [](const PageMove& a, const PageMove& b) {
+        return std::tie(a.pid, a.addr) < std::tie(b.pid, b.addr);
+      });
+    };
+    EXPECT_TRUE(sorted(r.demotions));
+    EXPECT_TRUE(sorted(r.promotions));
+    for (const PageMove& m : r.demotions) EXPECT_EQ(m.dest_tier, Tier::kSmem);
+    for (const PageMove& m : r.promotions) EXPECT_EQ(m.dest_tier, Tier::kFmem);
+  }
+}
+
+absl::StatusOr<ExchangePlan> Plan(const TrackerSnapshot& snap, const PageLocator& loc,
+                                  uint64_t cap, FmemState fmem, const PlannerConfig& config) {
+  auto c = Classify(snap, loc, {cap, fmem.headroom_bytes});
+  if (!c.ok()) return c.status();
+  return PlanExchange(snap, *c, loc, fmem, config);
+}
+
+TEST(ExchangePlannerTest, SwapsHotSmemWithColdFmem) {
+  // FMEM (8 MiB, full) holds the cold [4,8)... and [8,12); SMEM the hot [0,4).
+  TrackerSnapshot snap(1, {R(0, 4, 400), R(4, 8, 0), R(8, 12, 100)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(4), kBasePageBytes, Tier::kSmem);
+  loc.AddPages(kPid, At(4), At(8), kBasePageBytes, Tier::kFmem);
+  loc.AddPages(kPid, At(8), At(12), kBasePageBytes, Tier::kFmem);
+  const FmemState fmem{0, 0};
+  auto plan = Plan(snap, loc, 8 * kMiB, fmem, Unlimited());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->promote_bytes, 4 * kMiB);
+  EXPECT_EQ(plan->demote_bytes, 4 * kMiB);
+  EXPECT_EQ(plan->stop, PlanStop::kDone);
+  CheckPlan(*plan, fmem, loc, Unlimited());
+  // Applying it puts the hot set on FMEM: a second plan has nothing to do.
+  for (const PageMove& m : plan->Flatten()) ASSERT_TRUE(loc.Move(m.pid, m.addr, m.dest_tier).ok());
+  auto again = Plan(snap, loc, 8 * kMiB, fmem, Unlimited());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->moved_bytes(), 0u);
+}
+
+TEST(ExchangePlannerTest, RespectsTheRateLimit) {
+  TrackerSnapshot snap(1, {R(0, 64, 6400), R(64, 128, 0)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(64), kBasePageBytes, Tier::kSmem);
+  loc.AddPages(kPid, At(64), At(128), kBasePageBytes, Tier::kFmem);
+  PlannerConfig config;
+  config.rate_limit_mib_per_s = 20;
+  config.interval_ns = 500'000'000;  // 10 MiB this tick
+  const FmemState fmem{0, 0};
+  auto plan = Plan(snap, loc, 64 * kMiB, fmem, config);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->budget_bytes, 10 * kMiB);
+  EXPECT_EQ(plan->moved_bytes(), 10 * kMiB);  // 5 MiB each way
+  EXPECT_EQ(plan->promote_bytes, plan->demote_bytes);
+  EXPECT_EQ(plan->stop, PlanStop::kRateLimit);
+  CheckPlan(*plan, fmem, loc, config);
+}
+
+TEST(ExchangePlannerTest, RestoresHeadroomBeforePromoting) {
+  // The balloon just took FMEM: 1 MiB free, 4 MiB wanted.  Nothing is hot on
+  // SMEM, yet the coldest FMEM pages go down until the watermark holds.
+  TrackerSnapshot snap(1, {R(0, 8, 10), R(8, 16, 1000)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(8), kBasePageBytes, Tier::kFmem);
+  loc.AddPages(kPid, At(8), At(16), kBasePageBytes, Tier::kFmem);
+  const FmemState fmem{1 * kMiB, 4 * kMiB};
+  auto plan = Plan(snap, loc, 16 * kMiB, fmem, Unlimited());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->promote_bytes, 0u);
+  EXPECT_EQ(plan->fmem_free_after_bytes, 4 * kMiB);
+  for (const PageMove& m : plan->Flatten()) {
+    EXPECT_LT(m.addr, At(8)) << "demoted a hot page";
+  }
+  CheckPlan(*plan, fmem, loc, Unlimited());
+}
+
+TEST(ExchangePlannerTest, StopsWhenNothingColdIsLeftOnFmem) {
+  TrackerSnapshot snap(1, {R(0, 4, 400), R(4, 8, 300)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(4), kBasePageBytes, Tier::kSmem);
+  loc.AddPages(kPid, At(4), At(8), kBasePageBytes, Tier::kFmem);
+  // FMEM capacity 8 MiB but only 2 MiB free: hot [4,8) stays, so only 2 MiB
+  // of [0,4) can come up.
+  const FmemState fmem{2 * kMiB, 0};
+  auto plan = Plan(snap, loc, 8 * kMiB, fmem, Unlimited());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->promote_bytes, 2 * kMiB);
+  EXPECT_EQ(plan->stop, PlanStop::kNoDemotable);
+  CheckPlan(*plan, fmem, loc, Unlimited());
+}
+
+TEST(ExchangePlannerTest, ThpMovesWholeOrNotAtAll) {
+  // Two hot THPs on SMEM: [0,2) used evenly, [2,4) only in its first 256 KiB.
+  RangeStats even = R(0, 2, 80);
+  RangeStats skewed = R(2, 4, 80);
+  skewed.sub_weight = {80, 0, 0, 0, 0, 0, 0, 0};
+  TrackerSnapshot snap(1, {even, skewed, R(4, 8, 0)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(4), kHugePageBytes, Tier::kSmem);
+  loc.AddPages(kPid, At(4), At(8), kHugePageBytes, Tier::kFmem);
+  const FmemState fmem{0, 0};
+  auto plan = Plan(snap, loc, 4 * kMiB, fmem, Unlimited());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->thp_skipped_pages, 1u);
+  const auto moves = plan->Flatten();
+  ASSERT_EQ(moves.size(), 2u);  // one cold THP down, the even one up
+  EXPECT_EQ(moves[0].dest_tier, Tier::kSmem);
+  EXPECT_EQ(moves[0].bytes, kHugePageBytes);
+  EXPECT_EQ(moves[1].addr, At(0));
+  EXPECT_EQ(moves[1].bytes, kHugePageBytes);
+  CheckPlan(*plan, fmem, loc, Unlimited());
+
+  // With too little weight to judge, the skewed THP counts as even.
+  PlannerConfig lax = Unlimited();
+  lax.thp_min_weight = 1000;
+  EXPECT_FALSE(ThpTooUneven(snap, kPid, At(2), lax));
+  EXPECT_TRUE(ThpTooUneven(snap, kPid, At(2), Unlimited()));
+  EXPECT_FALSE(ThpTooUneven(snap, kPid, At(0), Unlimited()));
+}
+
+TEST(ExchangePlannerTest, RejectsBadConfig) {
+  TrackerSnapshot snap;
+  InMemoryPageLocator loc;
+  PlannerConfig bad;
+  bad.interval_ns = 0;
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      PlanExchange(snap, Classification(), loc, FmemState(), bad).status()));
+}
+
+TEST(ExchangePlannerTest, RandomScenariosNeverOverflowFmem) {
+  for (int seed = 1; seed <= 100; ++seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<RangeStats> ranges;
+    InMemoryPageLocator loc;
+    uint64_t fmem_used = 0;
+    for (Pid pid = 1; pid <= 3; ++pid) {
+      double pos = 0;
+      for (int i = 0; i < 12; ++i) {
+        const double len = 2.0 * (1 + rng() % 4);
+        RangeStats r = R(pos, pos + len, static_cast<double>(rng() % 500), pid);
+        for (double& w : r.sub_weight) w = static_cast<double>(rng() % 100);
+        r.weight = 0;
+        for (double w : r.sub_weight) r.weight += w;
+        if (rng() % 4 == 0) r.weight = 0, r.sub_weight.fill(0);
+        ranges.push_back(r);
+        for (double p = pos; p < pos + len; p += 2) {
+          if (rng() % 5 == 0) continue;
+          const Tier tier = rng() % 2 ? Tier::kFmem : Tier::kSmem;
+          loc.AddPages(pid, At(p), At(p + 2), rng() % 3 ? kBasePageBytes : kHugePageBytes,
+                       tier);
+          if (tier == Tier::kFmem) fmem_used += 2 * kMiB;
+        }
+        pos += len + 2 * (rng() % 2);
+      }
+    }
+    TrackerSnapshot snap(1, ranges);
+    const uint64_t cap = fmem_used + (rng() % 16) * kMiB;
+    FmemState fmem{cap - fmem_used, (rng() % 8) * kMiB};
+    if (fmem.headroom_bytes > cap) fmem.headroom_bytes = cap;
+    PlannerConfig config;
+    config.rate_limit_mib_per_s = static_cast<double>(rng() % 200);
+    config.round_bytes = (1 + rng() % 16) * kMiB;
+    config.thp_max_unevenness = 1 + (rng() % 6);
+    auto plan = Plan(snap, loc, cap, fmem, config);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    CheckPlan(*plan, fmem, loc, config);
+    if (HasFailure()) {
+      ADD_FAILURE() << "seed " << seed;
+      return;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tiervm::placement

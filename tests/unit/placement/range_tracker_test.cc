@@ -1,0 +1,247 @@
+// RangeTracker split/merge rules, drawn as address layouts (MiB offsets
+// from a base address; '#' marks where samples land).
+#include "placement/range_tracker.h"
+
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace tiervm::placement {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::At;
+using testing::kMiB;
+using testing::Layout;
+
+constexpr Pid kPid = 100;
+
+RangeTrackerConfig TestConfig() {
+  RangeTrackerConfig c;  // 2 MiB granularity, decay 1/2
+  c.split_min_weight = 16;
+  return c;
+}
+
+// One sample of weight `w` every 64 KiB over [a, b) MiB.
+void Spray(RangeTracker& t, double a, double b, uint32_t w = 1, Pid pid = kPid) {
+  for (Vaddr v = At(a); v < At(b); v += 64 << 10) {
+    t.Ingest(Sample{pid, v, AccessKind::kLoad, w, 0});
+  }
+}
+
+TEST(RangeTrackerTest, RangesStartAsWholeSpans) {
+  RangeTracker t(TestConfig());
+  // VMAs:   [0,8)[8,16)      [32,34)   [40,40.0625)
+  // spans:  [0,      16)     [32,34)   (too small: not tracked)
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(8), At(16)}, {At(0), At(8)}, {At(32), At(34)},
+                               {At(40), At(40) + 64 * 1024}})
+                  .ok());
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,16)[32,34)");
+  EXPECT_EQ(t.range_count(), 2u);
+}
+
+TEST(RangeTrackerTest, SplitsWhereSamplesAreSkewed) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  // before:  [0,                      16)
+  // samples:                  ########       in [12,16)
+  // after:   [0,             12)[12,  16)    cut at the sub-block edge that
+  //                                          best separates dense from sparse
+  Spray(t, 12, 16);
+  t.EndEpoch();
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,12)[12,16)");
+  EXPECT_EQ(t.stats().splits, 1u);
+}
+
+TEST(RangeTrackerTest, RefinesToTheHotSpotOverEpochs) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  // samples every epoch:   ##         in [6,8)
+  // epoch 1: [0,     8)[8,          16)   best separating cut first
+  // epoch 2: [0,  6)[6,8)[8,       16)
+  // epoch 3: unchanged: a 2 MiB range cannot split, cold neighbours differ
+  const char* expected[] = {"[0,8)[8,16)", "[0,6)[6,8)[8,16)", "[0,6)[6,8)[8,16)"};
+  for (const char* want : expected) {
+    Spray(t, 6, 8);
+    t.EndEpoch();
+    EXPECT_EQ(Layout(t.Snapshot(), kPid), want);
+  }
+}
+
+TEST(RangeTrackerTest, IdleNeighboursMergeBack) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  for (int e = 0; e < 2; ++e) {
+    Spray(t, 6, 8);
+    t.EndEpoch();
+  }
+  ASSERT_EQ(Layout(t.Snapshot(), kPid), "[0,6)[6,8)[8,16)");
+  // The hot spot goes quiet; its weight halves every epoch until the three
+  // ranges together hold less than merge_max_weight:
+  //   [0,6)[6,8)[8,16)  ->  [0,              16)
+  int epochs = 0;
+  while (Layout(t.Snapshot(), kPid) != "[0,16)" && epochs < 20) {
+    t.EndEpoch();
+    ++epochs;
+  }
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,16)");
+  EXPECT_GT(epochs, 3);  // not before the weight has decayed
+  EXPECT_GE(t.stats().merges, 2u);
+}
+
+TEST(RangeTrackerTest, AlikeNeighboursMerge) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  Spray(t, 12, 16, 4);
+  t.EndEpoch();
+  ASSERT_EQ(Layout(t.Snapshot(), kPid), "[0,12)[12,16)");
+  // Now the whole area is used evenly: once the old skew has decayed, the
+  // densities agree within merge_contrast and the split is undone, and the
+  // even range never splits again.
+  //   [0,12)[12,16)  ->  [0,16)
+  std::vector<std::string> layouts;
+  for (int e = 0; e < 8; ++e) {
+    Spray(t, 0, 16, 4);
+    t.EndEpoch();
+    layouts.push_back(Layout(t.Snapshot(), kPid));
+  }
+  EXPECT_EQ(layouts.back(), "[0,16)");
+  EXPECT_EQ(t.stats().splits, 1u);
+}
+
+TEST(RangeTrackerTest, MergeNeverCrossesAGap) {
+  RangeTracker t(TestConfig());
+  // [0,4)  gap  [8,12): nothing sampled, yet the spans stay apart.
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(4)}, {At(8), At(12)}}).ok());
+  for (int e = 0; e < 3; ++e) t.EndEpoch();
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,4)[8,12)");
+}
+
+TEST(RangeTrackerTest, WeightsDecayAndSubBlocksSumToWeight) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(2)}}).ok());
+  // A 2 MiB range has 8 sub-blocks of 256 KiB.
+  t.Ingest(Sample{kPid, At(0), AccessKind::kStore, 8, 0});
+  t.Ingest(Sample{kPid, At(1.9), AccessKind::kLoad, 8, 0});
+  t.EndEpoch();
+  const TrackerSnapshot snap = t.Snapshot();
+  const RangeStats& r = snap.ranges().at(0);
+  EXPECT_DOUBLE_EQ(r.weight, 8.0);  // 16 halved
+  EXPECT_DOUBLE_EQ(r.store_weight, 4.0);
+  EXPECT_THAT(r.sub_weight, ElementsAre(4, 0, 0, 0, 0, 0, 0, 4));
+}
+
+TEST(RangeTrackerTest, MunmapKeepsWeightOfWhatStaysMapped) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  for (int e = 0; e < 2; ++e) {
+    Spray(t, 6, 8);
+    t.EndEpoch();
+  }
+  ASSERT_EQ(Layout(t.Snapshot(), kPid), "[0,6)[6,8)[8,16)");
+  const double hot = t.Snapshot().ranges()[1].weight;
+  // munmap [7,9) and mmap [20,24):
+  //   before: [0,6)[6,8)[8,16)
+  //   VMAs:   [0,    7)  [9,16)      [20,24)
+  //   after:  [0,6)[6,7) [9,16)      [20,24)   (new area starts at zero)
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(7)}, {At(9), At(16)}, {At(20), At(24)}}).ok());
+  const TrackerSnapshot s = t.Snapshot();
+  EXPECT_EQ(Layout(s, kPid), "[0,6)[6,7)[9,16)[20,24)");
+  EXPECT_NEAR(s.ranges()[1].weight, hot / 2, 1e-9);  // half of [6,8) stayed
+  EXPECT_EQ(s.ranges()[3].weight, 0);
+  // Samples in the hole are dropped and counted.
+  const uint64_t unmapped = t.stats().samples_unmapped;
+  t.Ingest(Sample{kPid, At(8), AccessKind::kLoad, 1, 0});
+  EXPECT_EQ(t.stats().samples_unmapped, unmapped + 1);
+}
+
+TEST(RangeTrackerTest, ProcessExitForgetsItsRanges) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  ASSERT_TRUE(t.SetVmas(kPid + 1, {{At(0), At(4)}}).ok());
+  Spray(t, 0, 16);
+  ASSERT_TRUE(t.RemoveProcess(kPid).ok());
+  EXPECT_EQ(t.range_count(), 1u);
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "");
+  EXPECT_EQ(Layout(t.Snapshot(), kPid + 1), "[0,4)");
+  EXPECT_TRUE(absl::IsNotFound(t.RemoveProcess(kPid)));
+  // A sample from the dead pid is an unknown pid, reported once.
+  t.Ingest(Sample{kPid, At(1), AccessKind::kLoad, 1, 0});
+  t.Ingest(Sample{kPid, At(2), AccessKind::kLoad, 1, 0});
+  EXPECT_EQ(t.stats().samples_unknown_pid, 2u);
+  EXPECT_THAT(t.TakeUnknownPids(), ElementsAre(kPid));
+  EXPECT_TRUE(t.TakeUnknownPids().empty());
+}
+
+TEST(RangeTrackerTest, RejectsBadVmaListsAndStaysUnchanged) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(t.SetVmas(kPid, {{At(0), At(8)}, {At(4), At(12)}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(t.SetVmas(kPid, {{At(0) + 1, At(8)}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(t.SetVmas(kPid, {{At(8), At(8)}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(t.SetVmas(0, {{At(0), At(8)}})));
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,16)");
+}
+
+TEST(RangeTrackerTest, RangeBudgetHoldsAcrossProcesses) {
+  RangeTrackerConfig c = TestConfig();
+  c.max_ranges = 4;
+  RangeTracker t(c);
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  for (int e = 0; e < 3; ++e) {
+    Spray(t, 6, 8);
+    t.EndEpoch();
+  }
+  ASSERT_EQ(t.range_count(), 3u);
+  // A second process arrives with spans [0,2) [4,8) and [10,11) (too small
+  // to track).  The first process's neighbours differ too much to merge
+  // (contrast 1), so the newcomer gives up its smallest span:
+  //   pid 100: [0,6)[6,8)[8,16)    pid 101: [4,8)
+  ASSERT_TRUE(t.SetVmas(kPid + 1, {{At(0), At(2)}, {At(4), At(8)}, {At(10), At(11)}}).ok());
+  EXPECT_EQ(t.range_count(), 4u);
+  EXPECT_EQ(t.stats().dropped_spans, 1u);
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,6)[6,8)[8,16)");
+  EXPECT_EQ(Layout(t.Snapshot(), kPid + 1), "[4,8)");
+}
+
+TEST(RangeTrackerTest, BudgetMergesAlikeNeighboursBeforeDroppingSpans) {
+  RangeTrackerConfig c = TestConfig();
+  c.max_ranges = 3;
+  c.merge_max_weight = 0;  // keep idle ranges apart until the budget bites
+  RangeTracker t(c);
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(16)}}).ok());
+  Spray(t, 12, 16);
+  t.EndEpoch();
+  ASSERT_EQ(Layout(t.Snapshot(), kPid), "[0,12)[12,16)");
+  // munmap [12,16), mmap it again: [0,12)[12,16) where [12,16) is now new
+  // and empty, like its neighbour.  A second process needs 2 ranges; the two
+  // empty neighbours (contrast 0) merge to make room:
+  //   pid 100: [0,16)    pid 101: [0,2)[4,8)
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(12)}}).ok());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(12)}, {At(12), At(16)}}).ok());
+  ASSERT_EQ(Layout(t.Snapshot(), kPid), "[0,12)[12,16)");
+  ASSERT_TRUE(t.SetVmas(kPid + 1, {{At(0), At(2)}, {At(4), At(8)}}).ok());
+  EXPECT_EQ(t.range_count(), 3u);
+  EXPECT_EQ(t.stats().forced_merges, 1u);
+  EXPECT_EQ(t.stats().dropped_spans, 0u);
+  EXPECT_EQ(Layout(t.Snapshot(), kPid), "[0,16)");
+  EXPECT_EQ(Layout(t.Snapshot(), kPid + 1), "[0,2)[4,8)");
+}
+
+TEST(RangeTrackerTest, ConfigValidation) {
+  RangeTrackerConfig c;
+  EXPECT_TRUE(c.Validate().ok());
+  c.min_range_bytes = 3 * kMiB;
+  EXPECT_FALSE(c.Validate().ok());
+  c = RangeTrackerConfig();
+  c.decay_factor = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  c = RangeTrackerConfig();
+  c.merge_contrast = 0.9;  // above split_contrast: would oscillate
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace tiervm::placement
