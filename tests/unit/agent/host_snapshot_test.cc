@@ -1,0 +1,92 @@
+#include "core/host_snapshot.h"
+
+#include "agent_test_util.h"
+#include "gtest/gtest.h"
+
+namespace tiervm::agent {
+namespace {
+
+using testing::Config;
+using testing::State;
+
+const absl::Time kNow = absl::FromUnixSeconds(1'000'000);
+
+TEST(HostSnapshot, SortsVmsAndIndexesThem) {
+  HostSnapshot::Builder b;
+  b.SetHost(8 * kGiB, 2 * kGiB, kNow)
+      .AddVm("zeta", Config(0, kGiB), State(kGiB, kGiB))
+      .AddVm("alpha", Config(0, kGiB), State(0, 0));
+  absl::StatusOr<HostSnapshot> s = std::move(b).Build();
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ(s->vm(0).id, "alpha");
+  EXPECT_EQ(s->IndexOf("zeta"), 1u);
+  EXPECT_EQ(s->IndexOf("nope"), std::nullopt);
+  EXPECT_EQ(s->SumTargetBytes(), kGiB);
+  EXPECT_EQ(s->fmem_budget_bytes(), 8 * kGiB);
+  EXPECT_EQ(s->host_free_fmem_bytes(), 2 * kGiB);
+  EXPECT_EQ(s->now(), kNow);
+}
+
+TEST(HostSnapshot, RejectsMalformedVms) {
+  auto build = [](const VmConfig& c, const char* second_id = "b") {
+    HostSnapshot::Builder b;
+    b.SetHost(8 * kGiB, 0, kNow).AddVm("a", Config(0, kGiB), State(0, 0));
+    b.AddVm(second_id, c, State(0, 0));
+    return std::move(b).Build().status();
+  };
+  EXPECT_TRUE(build(Config(0, kGiB)).ok());
+  EXPECT_EQ(build(Config(0, kGiB), "a").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(build(Config(0, kGiB), "").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(build(Config(2 * kGiB, kGiB)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(build(Config(0, kGiB, 0)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(build(Config(0, kGiB, kMaxVmWeight + 1)).code(),
+            absl::StatusCode::kInvalidArgument);
+  VmConfig c = Config(0, kGiB);
+  c.psi_some_target_ppm = kPpmOne + 1;
+  EXPECT_EQ(build(c).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HostSnapshot, MinimumsAboveBudgetIsAFailedPrecondition) {
+  HostSnapshot::Builder b;
+  b.SetHost(3 * kGiB, 0, kNow)
+      .AddVm("a", Config(2 * kGiB, 4 * kGiB), State(2 * kGiB, 2 * kGiB))
+      .AddVm("b", Config(2 * kGiB, 4 * kGiB), State(2 * kGiB, 2 * kGiB));
+  EXPECT_EQ(std::move(b).Build().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(HostSnapshot, RequiresHost) {
+  HostSnapshot::Builder b;
+  EXPECT_EQ(std::move(b).Build().status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HostSnapshot, TelemetryFreshness) {
+  Telemetry fresh;
+  fresh.received = kNow - absl::Seconds(5);
+  Telemetry stale;
+  stale.received = kNow - absl::Seconds(60);
+  Telemetry future;  // from a clock that jumped back: not trusted
+  future.received = kNow + absl::Seconds(5);
+  HostSnapshot::Builder b;
+  b.SetHost(8 * kGiB, 0, kNow)
+      .SetTelemetryMaxAge(absl::Seconds(30))
+      .AddVm("a", Config(0, kGiB), State(0, 0), fresh)
+      .AddVm("b", Config(0, kGiB), State(0, 0), stale)
+      .AddVm("c", Config(0, kGiB), State(0, 0), future)
+      .AddVm("d", Config(0, kGiB), State(0, 0));
+  absl::StatusOr<HostSnapshot> s = std::move(b).Build();
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->vm(0).telemetry_fresh);
+  EXPECT_FALSE(s->vm(1).telemetry_fresh);
+  EXPECT_FALSE(s->vm(2).telemetry_fresh);
+  EXPECT_FALSE(s->vm(3).telemetry_fresh);
+}
+
+}  // namespace
+}  // namespace tiervm::agent
