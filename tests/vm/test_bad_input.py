@@ -11,7 +11,8 @@ deflating a page that is not in the balloon.  Expected statuses are the
 VIRTIO_HBALLOON_S_* values of the wire header.
 
 Protocol violations (the device marks itself broken, the guest gets EIO,
-QEMU keeps running; a system_reset brings the device back): an unknown
+QEMU keeps running; a system_reset brings the device back).  Each runs in a
+fresh VM: an unknown
 node, a count above VIRTIO_HBALLOON_MAX_PFNS, a declared count that does not
 match the buffer, a non-zero reserved field, no response buffer, an
 unsupported page order, a truncated header.
@@ -98,39 +99,37 @@ def rejected_cases(t, g, p1):
     g.hb_wait_actual(1, 0, timeout=30)
 
 
-def broken_cases(t, g):
-    cases = [
-        ("unknown node", "inflate 5 0 {p}"),
-        ("count above the maximum", "inflate 1 0 {p} --num-pfns 5000"),
-        ("declared count does not match the buffer",
-         "inflate 1 0 {p} {q} --num-pfns 4"),
-        ("non-zero reserved field", "inflate 1 0 {p} --reserved 1"),
-        ("no response buffer", "inflate 1 0 {p} --no-resp"),
-        ("unsupported page order", "inflate 1 3 {p}"),
-        ("truncated header", "inflate 1 0 {p} --len 8"),
-    ]
-    for i, (what, args) in enumerate(cases):
-        if i:
-            g.qmp.cmd("system_reset")
-            g.agent.wait_ready(120)
-        p1 = start_pattern(g, 1)
-        start_pattern(g, 0)
-        before = g.hb_info()
-        rc, f, out = raw(g, args.format(p=hex(p1[0]), q=hex(p1[1])))
-        t.check("violation: %s -> guest sees EIO" % what,
-                f.get("error") in ("EIO", "ETIMEDOUT"), out)
-        t.check("violation: %s -> QEMU alive" % what, g.alive())
-        info = g.hb_info()
-        t.check("violation: %s -> device marked broken" % what,
-                info["broken"], info["broken"])
-        t.check("violation: %s -> nothing discarded" % what,
-                info["discard-calls"] == before["discard-calls"] and
-                all(n["actual"] == 0 for n in info["nodes"]),
-                info["discard-calls"] - before["discard-calls"])
-        for node in (1, 0):
-            ok, line = verify_pattern(g, node)
-            t.check("violation: %s -> node %d pattern intact" % (what, node),
-                    ok, line)
+def broken_case(t, g, what, args):
+    p1 = start_pattern(g, 1)
+    start_pattern(g, 0)
+    before = g.hb_info()
+    rc, f, out = raw(g, args.format(p=hex(p1[0]), q=hex(p1[1])))
+    t.check("violation: %s -> guest sees EIO" % what,
+            f.get("error") in ("EIO", "ETIMEDOUT"), out)
+    t.check("violation: %s -> QEMU alive" % what, g.alive())
+    info = g.hb_info()
+    t.check("violation: %s -> device marked broken" % what,
+            info["broken"], info["broken"])
+    t.check("violation: %s -> nothing discarded" % what,
+            info["discard-calls"] == before["discard-calls"] and
+            all(n["actual"] == 0 for n in info["nodes"]),
+            info["discard-calls"] - before["discard-calls"])
+    for node in (1, 0):
+        ok, line = verify_pattern(g, node)
+        t.check("violation: %s -> node %d pattern intact" % (what, node),
+                ok, line)
+
+
+BROKEN_CASES = [
+    ("unknown node", "inflate 5 0 {p}"),
+    ("count above the maximum", "inflate 1 0 {p} --num-pfns 5000"),
+    ("declared count does not match the buffer",
+     "inflate 1 0 {p} {q} --num-pfns 4"),
+    ("non-zero reserved field", "inflate 1 0 {p} --reserved 1"),
+    ("no response buffer", "inflate 1 0 {p} --no-resp"),
+    ("unsupported page order", "inflate 1 3 {p}"),
+    ("truncated header", "inflate 1 0 {p} --len 8"),
+]
 
 
 def body(t):
@@ -142,13 +141,20 @@ def body(t):
             ok, line = verify_pattern(g, node)
             t.check("after rejected requests: node %d pattern intact" % node,
                     ok, line)
-        g.qmp.cmd("system_reset")
-        g.agent.wait_ready(120)
-        broken_cases(t, g)
-        g.qmp.cmd("system_reset")
-        g.agent.wait_ready(120)
-        t.check("after reset the device works again",
-                not g.hb_info()["broken"])
+    # Each violation breaks the device, so each gets a fresh VM (a cold
+    # boot), except the last, which also checks that a system_reset brings
+    # the broken device back.
+    for i, (what, args) in enumerate(BROKEN_CASES):
+        with rig.Guest(t.env, "badinput%d" % i, series=t.series,
+                       kmod="debug") as g:
+            broken_case(t, g, what, args)
+            if i == len(BROKEN_CASES) - 1:
+                g.qmp.cmd("system_reset")
+                g.agent.wait_ready(120)
+                g.hb_set_target(1, 16 * rig.MIB)
+                g.hb_wait_actual(1, 16 * rig.MIB, timeout=30)
+                t.check("after system_reset the device works again",
+                        not g.hb_info()["broken"])
 
 
 if __name__ == "__main__":
