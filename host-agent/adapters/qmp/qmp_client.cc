@@ -268,11 +268,24 @@ absl::StatusOr<std::string> QmpClient::ReadLine(int64_t deadline_ms) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       return line;
     }
-    if (inbuf_.size() > options_.max_line_bytes) {
-      return Fail(absl::DataLossError(
-          absl::StrCat("QMP: line exceeds the bound of ",
-                       options_.max_line_bytes, " bytes")));
+    absl::StatusOr<bool> got = FillBuffer(deadline_ms);
+    if (!got.ok()) return got.status();
+    if (!*got) {
+      return Fail(absl::DeadlineExceededError("QMP: timed out waiting for the server"));
     }
+  }
+}
+
+// Waits until the socket is readable or `deadline_ms` passes and appends
+// what arrived to inbuf_.  Returns false on timeout; errors close the
+// connection (Fail).  Shared by ReadLine and PollEvents so both enforce the
+// same line bound and treat EOF and errors alike.
+absl::StatusOr<bool> QmpClient::FillBuffer(int64_t deadline_ms) {
+  if (inbuf_.size() > options_.max_line_bytes) {
+    return Fail(absl::DataLossError(absl::StrCat(
+        "QMP: line exceeds the bound of ", options_.max_line_bytes, " bytes")));
+  }
+  for (;;) {
     pollfd p{fd_, POLLIN, 0};
     const int r = ::poll(&p, 1, RemainingMs(deadline_ms));
     if (r < 0) {
@@ -280,9 +293,7 @@ absl::StatusOr<std::string> QmpClient::ReadLine(int64_t deadline_ms) {
       return Fail(absl::UnavailableError(
           absl::StrCat("QMP: poll: ", ErrnoText(errno))));
     }
-    if (r == 0) {
-      return Fail(absl::DeadlineExceededError("QMP: timed out waiting for the server"));
-    }
+    if (r == 0) return false;
     char buf[16384];
     const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
     if (n < 0) {
@@ -294,6 +305,7 @@ absl::StatusOr<std::string> QmpClient::ReadLine(int64_t deadline_ms) {
       return Fail(absl::UnavailableError("QMP: connection closed by the server"));
     }
     inbuf_.append(buf, static_cast<size_t>(n));
+    return true;
   }
 }
 
@@ -420,29 +432,9 @@ absl::Status QmpClient::PollEvents(int timeout_ms) {
       }
       QueueEvent(*std::move(msg));
     }
-    if (inbuf_.size() > options_.max_line_bytes) {
-      return Fail(absl::DataLossError(absl::StrCat(
-          "QMP: line exceeds the bound of ", options_.max_line_bytes, " bytes")));
-    }
-    pollfd p{fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, RemainingMs(deadline));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return Fail(absl::UnavailableError(
-          absl::StrCat("QMP: poll: ", ErrnoText(errno))));
-    }
-    if (r == 0) return absl::OkStatus();
-    char buf[16384];
-    const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-    if (n < 0) {
-      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-      return Fail(absl::UnavailableError(
-          absl::StrCat("QMP: read: ", ErrnoText(errno))));
-    }
-    if (n == 0) {
-      return Fail(absl::UnavailableError("QMP: connection closed by the server"));
-    }
-    inbuf_.append(buf, static_cast<size_t>(n));
+    absl::StatusOr<bool> got = FillBuffer(deadline);
+    if (!got.ok()) return got.status();
+    if (!*got) return absl::OkStatus();
   }
 }
 

@@ -120,6 +120,7 @@ class QmpClient {
   // Reads one line within the deadline (steady-clock ms).  Events are not
   // filtered here.
   absl::StatusOr<std::string> ReadLine(int64_t deadline_ms);
+  absl::StatusOr<bool> FillBuffer(int64_t deadline_ms);
   absl::Status WriteAll(std::string_view data, int64_t deadline_ms);
   // Sends a command and waits for its reply, queueing events.
   absl::StatusOr<nlohmann::json> Transact(std::string_view command,
