@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "../driver_args.h"
+
 #include "absl/strings/str_format.h"
 #include "daemon/adapters/procfs.h"
 
@@ -129,26 +131,11 @@ void Mutate(std::mt19937_64& rng, std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long iterations = 10000;
-  uint64_t seed = 1;
-  std::vector<std::string> files;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--iterations") && i + 1 < argc) {
-      iterations = std::strtol(argv[++i], nullptr, 10);
-    } else if (!std::strcmp(argv[i], "--seed") && i + 1 < argc) {
-      seed = std::strtoull(argv[++i], nullptr, 10);
-    } else {
-      files.push_back(argv[i]);
-    }
-  }
-  for (const std::string& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "cannot read %s\n", f.c_str());
-      return 2;
-    }
-    Run(std::string(std::istreambuf_iterator<char>(in), {}));
-  }
+  tiervm::fuzz::DriverArgs args;
+  if (!tiervm::fuzz::ParseDriverArgs(argc, argv, &args)) return 2;
+  const long iterations = args.iterations;
+  const uint64_t seed = args.seed;
+  for (const std::string& input : args.corpus) Run(input);
   std::mt19937_64 rng(seed);
   Run("");
   Run(std::string(1, '\0'));
