@@ -59,6 +59,14 @@ pkgs=(
     "$h61" "$h612"
     # results and plots
     jq gnuplot-nox
+    # daemons: config, logs, metrics, systemd notify, PMU event encoding,
+    # NUMA, libvirt adapter and converter (XML), dedup readers
+    libtomlplusplus-dev libspdlog-dev libsystemd-dev libpfm4-dev libnuma-dev
+    libvirt-dev libxml2-dev libxml2-utils
+    # libvirt integration test: a real libvirtd (started by the test)
+    libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
+    # benchmarks: recorded traces of real programs, guest workloads
+    valgrind redis-server redis-tools sqlite3 zstd
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -17,6 +17,7 @@ Thread-safety: none; one test drives its guests from one thread.
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -230,7 +231,8 @@ class Guest:
 
     def __init__(self, env, name, series="6.1", nodes_mib=(1024, 1024),
                  smp=2, kmod="normal", hballoon=True, virtio_balloon=False,
-                 incoming=None, append="", tiers=None, extra_args=()):
+                 incoming=None, append="", tiers=None, extra_args=(),
+                 overlay=None):
         self.env = env
         self.name = name
         self.series = series
@@ -243,6 +245,9 @@ class Guest:
         self.append = append
         self.tiers = tiers
         self.extra_args = list(extra_args)
+        # {guest path: host path}: files (built in the build tree, e.g.
+        # hplaced) added to the guest's root file system at boot.
+        self.overlay = dict(overlay or {})
         self.dir = tempfile.mkdtemp(prefix="tiervm-%s-" % name,
                                     dir=os.environ.get("TIERVM_VM_WORKDIR"))
         self.shm = []
@@ -261,6 +266,8 @@ class Guest:
         key = self.series.replace(".", "_")
         kernel = self.env["KERNEL_" + key]
         initrd = self.env["INITRD_" + key]
+        if self.overlay:
+            initrd = self._initrd_with_overlay(initrd)
         total = sum(self.nodes_mib)
         a = [self.env["QEMU"], "-L", "/usr/share/qemu", "-L",
              "/usr/share/seabios", "-machine", "q35", "-nodefaults",
@@ -297,6 +304,42 @@ class Guest:
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    def _initrd_with_overlay(self, base):
+        """The base initramfs followed by a second gzip'd cpio archive with
+        the overlay files and the shared libraries they load (the kernel
+        unpacks concatenated archives in order, later files win)."""
+        out = self.path("initrd-overlay.cpio.gz")
+        if os.path.exists(out):
+            return out
+        root = self.path("overlay-root")
+        files = {}
+        for gpath, hpath in self.overlay.items():
+            if not os.path.isfile(hpath):
+                raise RigError("overlay file %s missing" % hpath)
+            files[gpath] = hpath
+            ldd = subprocess.run(["ldd", hpath], capture_output=True,
+                                 text=True)
+            if ldd.returncode == 0:
+                for tok in ldd.stdout.split():
+                    if tok.startswith("/") and os.path.isfile(tok):
+                        files.setdefault(tok, tok)
+                        real = os.path.realpath(tok)
+                        files.setdefault(real, real)
+        for gpath, hpath in files.items():
+            dst = os.path.join(root, gpath.lstrip("/"))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(hpath, dst)
+        listing = subprocess.run(
+            "cd %s && find . | LC_ALL=C sort | cpio -o -H newc --quiet | "
+            "gzip -1" % shlex.quote(root), shell=True, capture_output=True,
+            check=True).stdout
+        with open(out + ".tmp", "wb") as f:
+            with open(base, "rb") as b:
+                shutil.copyfileobj(b, f)
+            f.write(listing)
+        os.rename(out + ".tmp", out)
+        return out
 
     def start(self, boot_timeout=180.0, boot_attempts=2):
         """Boots the guest.  A kernel panic before hballoon.ko is loaded
