@@ -232,7 +232,7 @@ class Guest:
     def __init__(self, env, name, series="6.1", nodes_mib=(1024, 1024),
                  smp=2, kmod="normal", hballoon=True, virtio_balloon=False,
                  incoming=None, append="", tiers=None, extra_args=(),
-                 overlay=None):
+                 overlay=None, hmat=False, host_nodes=None, kvm_pmu=False):
         self.env = env
         self.name = name
         self.series = series
@@ -248,6 +248,11 @@ class Guest:
         # {guest path: host path}: files (built in the build tree, e.g.
         # hplaced) added to the guest's root file system at boot.
         self.overlay = dict(overlay or {})
+        self.hmat = hmat
+        self.host_nodes = list(host_nodes) if host_nodes else None
+        if self.host_nodes and len(self.host_nodes) != len(self.nodes_mib):
+            raise RigError("host_nodes needs one host node per guest node")
+        self.kvm_pmu = kvm_pmu
         self.dir = tempfile.mkdtemp(prefix="tiervm-%s-" % name,
                                     dir=os.environ.get("TIERVM_VM_WORKDIR"))
         self.shm = []
@@ -258,6 +263,8 @@ class Guest:
 
     # -- lifecycle -------------------------------------------------------
     def accel_args(self):
+        if self.kvm_pmu:
+            return ["-accel", "kvm", "-cpu", "host,pmu=on"]
         if self.env.get("KVM_USABLE") == "1":
             return ["-accel", "kvm", "-cpu", "host"]
         return ["-accel", "tcg,thread=multi"]
@@ -272,16 +279,25 @@ class Guest:
         a = [self.env["QEMU"], "-L", "/usr/share/qemu", "-L",
              "/usr/share/seabios", "-machine", "q35", "-nodefaults",
              "-display", "none", "-m", "%dM" % total, "-smp", str(self.smp)]
+        if self.hmat:
+            a[a.index("q35")] = "q35,hmat=on"
         a += self.accel_args()
         for i, mib in enumerate(self.nodes_mib):
             path = "/dev/shm/tiervm-%d-%s-m%d" % (os.getpid(), self.name, i)
             self.shm.append(path)
-            a += ["-object", "memory-backend-file,id=m%d,size=%dM,"
-                  "mem-path=%s,share=on" % (i, mib, path)]
+            backend = ("memory-backend-file,id=m%d,size=%dM,"
+                       "mem-path=%s,share=on" % (i, mib, path))
+            if self.host_nodes:
+                backend += ",host-nodes=%d,policy=bind" % self.host_nodes[i]
+            a += ["-object", backend]
             numa = "node,nodeid=%d,memdev=m%d" % (i, i)
             if i == 0:
                 numa += ",cpus=0-%d" % (self.smp - 1)
+            if self.hmat:
+                numa += ",initiator=0"
             a += ["-numa", numa]
+        if self.hmat:
+            a += self.hmat_args()
         if self.hballoon:
             dev = "virtio-hballoon-pci,id=hb0"
             if self.tiers:
@@ -301,6 +317,19 @@ class Guest:
         else:
             a += ["-S"]
         return a + self.extra_args
+
+    def hmat_args(self):
+        """HMAT latency/bandwidth from CPU node 0 to every node: node 0
+        like local DRAM, the others about 3x the latency and a third of the
+        bandwidth (CXL/PMEM-like, perf-anchors.md section 6)."""
+        a = []
+        for i in range(len(self.nodes_mib)):
+            lat_ns, bw = (100, "20G") if i == 0 else (300, "6G")
+            a += ["-numa", "hmat-lb,initiator=0,target=%d,hierarchy=memory,"
+                  "data-type=access-latency,latency=%d" % (i, lat_ns),
+                  "-numa", "hmat-lb,initiator=0,target=%d,hierarchy=memory,"
+                  "data-type=access-bandwidth,bandwidth=%s" % (i, bw)]
+        return a
 
     def path(self, name):
         return os.path.join(self.dir, name)
