@@ -16,6 +16,7 @@
  *              broken
  *   EINVAL     a malformed argument (reserved fields must be zero)
  *   EFAULT     a bad user pointer
+ * HBALLOON_IOC_SCAN_YOUNG has more (see its comment).
  */
 #ifndef _UAPI_LINUX_HBALLOON_H
 #define _UAPI_LINUX_HBALLOON_H
@@ -110,15 +111,98 @@ struct hballoon_raw_req {
 	__u8 resp[16];		/* out: struct virtio_hballoon_resp */
 };
 
+/*
+ * HBALLOON_IOC_SCAN_YOUNG: test (and by default clear) the accessed bits of
+ * the pages of process @pid in @num_ranges ranges.
+ *
+ * Does not use the device: it works while the device is broken.  The
+ * ranges (struct hballoon_scan_range at @ranges_ptr) must be page aligned,
+ * non-empty, below the user address limit, ascending and non-overlapping.
+ *
+ * Bounded work: one call covers at most @max_pages 4 KiB pages of address
+ * space (holes and skipped areas count too), 0 meaning
+ * HBALLOON_SCAN_MAX_PAGES; @max_pages must be a multiple of
+ * HBALLOON_SCAN_CHUNK_PAGES (64, one bitmap word) and at most
+ * HBALLOON_SCAN_MAX_PAGES.  Ranges are scanned in order; a range is cut
+ * only at a multiple of 64 pages from its start.  On return @ranges_done
+ * ranges were scanned completely and, when @ranges_done < @num_ranges,
+ * range @ranges_done was scanned from its start up to @next_addr (its start
+ * if not begun): resume with start = @next_addr and the bitmap pointers
+ * advanced by (@next_addr - start) / 4096 / 8 bytes.  @scanned_pages is the
+ * address space covered, in 4 KiB pages.
+ *
+ * Per range, bit i of the young bitmap (LSB first in each __u64 word) is
+ * set when the page at start + i * 4096 was present and its accessed bit
+ * was set.  A PMD-mapped THP is tested as one: when young, all its pages
+ * inside the range are young.  The optional huge bitmap marks every
+ * present page mapped by a PMD (young or not).  Bitmaps are
+ * ceil(len / 4096 / 64) __u64 words; only the words of the part scanned in
+ * this call are written (bits beyond the range end are zero); a zero
+ * pointer means "no bitmap".  The counts cover the scanned part:
+ * @present_pages (4 KiB pages; a PMD THP counts its pages inside the range),
+ * @young_pages, @huge_pages (present pages mapped by a PMD).
+ *
+ * Without HBALLOON_SCAN_F_NO_CLEAR the accessed bits are cleared and the
+ * TLBs of all CPUs are flushed afterwards (otherwise a CPU that cached the
+ * translation would not set the bit again and a hot page would look cold).
+ * Areas mapped VM_IO, VM_PFNMAP or hugetlbfs are skipped (not present).
+ *
+ * The bitmap memory of the part to be scanned is zeroed before any
+ * accessed bit is touched, so a bad bitmap pointer fails with EFAULT
+ * without losing accessed bits.
+ *
+ * Errors: EINVAL (flags, reserved fields, num_ranges 0 or above
+ * HBALLOON_SCAN_MAX_RANGES, max_pages, alignment, empty range, overflow,
+ * beyond the user address limit, not ascending or overlapping, pid <= 0),
+ * ESRCH (no such process, or it has no memory map: kernel thread, exited),
+ * EFAULT (bad @ranges_ptr or bitmap pointer), EINTR (fatal signal while
+ * waiting for the mmap lock), ENOMEM, EOPNOTSUPP (not x86-64).
+ * Opening /dev/hballoon already required CAP_SYS_ADMIN; any process can be
+ * scanned.
+ */
+/* Test only: leave the accessed bits (and the TLBs) alone. */
+#define HBALLOON_SCAN_F_NO_CLEAR	(1U << 0)
+
+#define HBALLOON_SCAN_MAX_RANGES	64
+#define HBALLOON_SCAN_CHUNK_PAGES	64
+#define HBALLOON_SCAN_MAX_PAGES		(256 * 1024)
+
+struct hballoon_scan_range {
+	__u64 start;		/* in: user virtual address, page aligned */
+	__u64 len;		/* in: bytes, page multiple, > 0 */
+	__u64 bitmap_ptr;	/* in: young bitmap or 0 */
+	__u64 huge_ptr;		/* in: huge bitmap or 0 */
+	__u32 present_pages;	/* out */
+	__u32 young_pages;	/* out */
+	__u32 huge_pages;	/* out */
+	__u32 reserved;		/* must be zero */
+};
+
+struct hballoon_scan {
+	__s32 pid;		/* in: process (in the caller's pid namespace) */
+	__u32 flags;		/* in: HBALLOON_SCAN_F_* */
+	__u32 num_ranges;	/* in: 1..HBALLOON_SCAN_MAX_RANGES */
+	__u32 max_pages;	/* in: page budget, 0 = HBALLOON_SCAN_MAX_PAGES */
+	__u64 ranges_ptr;	/* in: user address of the ranges (in/out) */
+	__u64 next_addr;	/* out: resume address in range @ranges_done */
+	__u32 ranges_done;	/* out: ranges scanned completely */
+	__u32 scanned_pages;	/* out: 4 KiB pages of address space covered */
+	__u64 reserved;		/* must be zero */
+};
+
 #define HBALLOON_STATS_SUBMIT_SIZE	24
 #define HBALLOON_NODE_INFO_SIZE		32
 #define HBALLOON_INFO_SIZE		(16 + 32 * HBALLOON_MAX_NODES)
 #define HBALLOON_RAW_REQ_SIZE		40
+#define HBALLOON_SCAN_RANGE_SIZE	48
+#define HBALLOON_SCAN_SIZE		48
 
 #define HBALLOON_IOC_SUBMIT_STATS \
 	_IOWR(HBALLOON_IOC_MAGIC, 0x01, struct hballoon_stats_submit)
 #define HBALLOON_IOC_GET_INFO \
 	_IOR(HBALLOON_IOC_MAGIC, 0x02, struct hballoon_info)
+#define HBALLOON_IOC_SCAN_YOUNG \
+	_IOWR(HBALLOON_IOC_MAGIC, 0x03, struct hballoon_scan)
 #define HBALLOON_IOC_DEBUG_RAW_REQ \
 	_IOWR(HBALLOON_IOC_MAGIC, 0x80, struct hballoon_raw_req)
 
