@@ -1,0 +1,65 @@
+// hplaced configuration: every knob of the daemon, its defaults, and the
+// TOML file reader.  The file is optional; every key has a default that
+// works on a guest with node 0 FMEM and node 1 SMEM.  hplaced.toml in this
+// directory lists every key with its meaning (README.md too).
+//
+// Errors name the place: "<file>:<line>:<column>: <key>: <reason>" for a
+// bad value, an unknown key or a wrong type, "<file>:<line>:<column>:
+// <parser message>" for TOML syntax.  Pure apart from LoadConfigFile
+// (which reads the file); reentrant.
+#ifndef TIERVM_GUEST_DRIVER_DAEMON_HPLACED_CONFIG_H_
+#define TIERVM_GUEST_DRIVER_DAEMON_HPLACED_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "placement/budget_controller.h"
+#include "placement/range_tracker.h"
+
+namespace tiervm::hplaced {
+
+struct HplacedConfig {
+  // [daemon]
+  int64_t tick_ms = 1000;             // one tick: read samples, plan, move
+  int64_t epoch_ticks = 1;            // ticks per tracker epoch (decay)
+  int64_t maps_refresh_ms = 2000;     // re-read the process list and maps
+  int64_t telemetry_interval_ms = 2000;  // SUBMIT_STATS period (0: never)
+  std::string source = "auto";        // pebs | abit | replay | auto | none
+  std::string trace_file;             // for source = replay
+  std::string status_file;            // counters JSON, rewritten every tick
+  std::string hballoon_device = "/dev/hballoon";
+  std::string log_level = "info";     // trace debug info warn error off
+  std::vector<std::string> deny_comms = {"hplaced"};
+  size_t max_samples_per_tick = 1 << 20;
+  // [nodes]
+  int fmem_node = 0;
+  int smem_node = 1;
+  // [placement]
+  uint64_t headroom_bytes = 16ull << 20;  // FMEM kept free (MiB in the file)
+  double rate_limit_mib_per_s = 256;
+  uint64_t round_bytes = 64ull << 20;
+  double thp_max_unevenness = 4.0;
+  bool place_file_backed = false;
+  bool place_shared = false;
+  size_t max_batch_pages = 1024;
+  // [tracker]
+  placement::RangeTrackerConfig tracker;
+  // [budget]
+  placement::BudgetConfig budget;
+
+  absl::Status Validate() const;
+};
+
+// Parses TOML text; `file_name` goes into error messages.  Unknown keys
+// are errors (a typo must not silently leave a default in place).
+absl::StatusOr<HplacedConfig> ParseConfig(absl::string_view text, absl::string_view file_name);
+
+// Reads and parses a file (bounded to 1 MiB).
+absl::StatusOr<HplacedConfig> LoadConfigFile(const std::string& path);
+
+}  // namespace tiervm::hplaced
+
+#endif  // TIERVM_GUEST_DRIVER_DAEMON_HPLACED_CONFIG_H_

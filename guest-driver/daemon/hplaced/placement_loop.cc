@@ -1,0 +1,453 @@
+#include "daemon/hplaced/placement_loop.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "placement/check.h"
+#include "placement/exchange_planner.h"
+
+namespace tiervm::hplaced {
+namespace {
+
+using placement::PageInfo;
+using placement::Residency;
+using placement::Vaddr;
+
+virtio_hballoon_stat Stat(uint16_t tag, uint16_t node, uint64_t value) {
+  virtio_hballoon_stat s{};
+  // x86-64 guest: little-endian already, as the wire wants.
+  s.tag = tag;
+  s.node = node;
+  s.val = value;
+  return s;
+}
+
+// Memoizes Locate() for one tick: the loop needs every range's residency
+// before classifying (to size FMEM), and the classifier asks again.
+class TickLocator final : public placement::PageLocator {
+ public:
+  explicit TickLocator(const placement::PageLocator& inner) : inner_(inner) {}
+  absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
+    auto key = std::make_tuple(pid, start, end);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    absl::StatusOr<Residency> r = inner_.Locate(pid, start, end);
+    cache_.emplace(key, r);
+    return r;
+  }
+  absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
+                           absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    return inner_.ForEachPage(pid, start, end, fn);
+  }
+
+ private:
+  const placement::PageLocator& inner_;
+  mutable std::map<std::tuple<Pid, Vaddr, Vaddr>, absl::StatusOr<Residency>> cache_;
+};
+
+// Counts pages that landed on each node, for PROMOTED/DEMOTED_PAGES: the
+// executor's report does not split applied moves by direction.
+class CountingSyscall final : public adapters::PageMoveSyscall {
+ public:
+  CountingSyscall(adapters::PageMoveSyscall& inner, int fmem_node, int smem_node)
+      : inner_(inner), fmem_(fmem_node), smem_(smem_node) {}
+  long MovePages(Pid pid, absl::Span<const Vaddr> pages, absl::Span<const int> nodes,
+                 absl::Span<int> status) override {
+    long rc = inner_.MovePages(pid, pages, nodes, status);
+    if (rc >= 0 && !nodes.empty()) {
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        if (status[i] != nodes[i]) continue;
+        if (nodes[i] == fmem_) ++to_fmem;
+        if (nodes[i] == smem_) ++to_smem;
+      }
+    }
+    return rc;
+  }
+  uint64_t to_fmem = 0, to_smem = 0;
+
+ private:
+  adapters::PageMoveSyscall& inner_;
+  int fmem_, smem_;
+};
+
+uint64_t Ppm(double fraction) {
+  if (!(fraction > 0)) return 0;
+  return static_cast<uint64_t>(std::llround(std::min(fraction, 1.0) * 1e6));
+}
+
+}  // namespace
+
+std::vector<virtio_hballoon_stat> BuildTelemetry(const TelemetryInputs& in) {
+  std::vector<virtio_hballoon_stat> out;
+  for (const adapters::NodeMeminfo& n : in.nodes) {
+    out.push_back(Stat(VIRTIO_HBALLOON_STAT_FREE_BYTES, static_cast<uint16_t>(n.node),
+                       n.free_bytes));
+    out.push_back(Stat(VIRTIO_HBALLOON_STAT_TOTAL_BYTES, static_cast<uint16_t>(n.node),
+                       n.total_bytes));
+  }
+  if (in.has_psi) {
+    out.push_back(Stat(VIRTIO_HBALLOON_STAT_PSI_SOME_US, VIRTIO_HBALLOON_STAT_NODE_ANY,
+                       in.psi.some.total_us));
+    if (in.psi.has_full) {
+      out.push_back(Stat(VIRTIO_HBALLOON_STAT_PSI_FULL_US, VIRTIO_HBALLOON_STAT_NODE_ANY,
+                         in.psi.full.total_us));
+    }
+  }
+  if (in.classes != nullptr && in.classes->total_weight > 0 &&
+      in.classes->resident_bytes > 0) {
+    // Evenly spaced in bytes, so the host sees the whole curve whatever
+    // its number of vertices; non-decreasing because the curve is.
+    const uint64_t total = in.classes->resident_bytes;
+    for (size_t i = 0; i < kMaxCurvePoints; ++i) {
+      const uint64_t x = static_cast<uint64_t>(
+          static_cast<double>(total) * static_cast<double>(i + 1) / kMaxCurvePoints);
+      out.push_back(Stat(VIRTIO_HBALLOON_STAT_HOT_BYTES, static_cast<uint16_t>(i), x));
+      out.push_back(Stat(VIRTIO_HBALLOON_STAT_HOT_SHARE_PPM, static_cast<uint16_t>(i),
+                         Ppm(in.classes->CoveredFraction(x))));
+    }
+  }
+  if (in.smem_share >= 0) {
+    out.push_back(
+        Stat(VIRTIO_HBALLOON_STAT_SMEM_SHARE_PPM, VIRTIO_HBALLOON_STAT_NODE_ANY,
+             Ppm(in.smem_share)));
+  }
+  out.push_back(Stat(VIRTIO_HBALLOON_STAT_PROMOTED_PAGES, VIRTIO_HBALLOON_STAT_NODE_ANY,
+                     in.promoted_pages));
+  out.push_back(Stat(VIRTIO_HBALLOON_STAT_DEMOTED_PAGES, VIRTIO_HBALLOON_STAT_NODE_ANY,
+                     in.demoted_pages));
+  // Not clamped at 1: an over-budget daemon should say by how much.
+  const double b = std::max(0.0, in.budget_use_fraction);
+  out.push_back(Stat(VIRTIO_HBALLOON_STAT_BUDGET_PPM, VIRTIO_HBALLOON_STAT_NODE_ANY,
+                     static_cast<uint64_t>(std::llround(std::min(b, 1e6) * 1e6))));
+  return out;
+}
+
+PlacementLoop::PlacementLoop(const HplacedConfig& config, LoopDeps deps, Pid self_pid)
+    : config_(config),
+      deps_(deps),
+      self_pid_(self_pid),
+      tracker_(config.tracker),
+      budget_(config.budget, deps.clock) {
+  PLACEMENT_CHECK(config.Validate().ok());
+  PLACEMENT_CHECK(deps.system != nullptr && deps.syscall != nullptr && deps.clock != nullptr);
+  buffer_.resize(std::min<size_t>(config.max_samples_per_tick, 1 << 16));
+}
+
+void PlacementLoop::Error(const absl::Status& s) {
+  ++counters_.errors;
+  counters_.last_error = std::string(s.ToString());
+  spdlog::warn("{}", counters_.last_error);
+}
+
+void PlacementLoop::RefreshProcesses(int64_t now_ns) {
+  last_maps_ns_ = now_ns;
+  ++counters_.maps_refreshes;
+  adapters::ProcessFilter filter;
+  for (const std::string& c : config_.deny_comms) filter.deny_comms.insert(c);
+  filter.deny_pids.insert(self_pid_);
+  absl::StatusOr<adapters::ProcessListing> listing = deps_.system->ListProcesses(filter);
+  if (!listing.ok()) {
+    Error(listing.status());
+    return;
+  }
+  for (const absl::Status& e : listing->errors) spdlog::debug("process list: {}", e.ToString());
+  const adapters::PlaceOptions place{config_.place_file_backed, config_.place_shared};
+  ScanTargets targets;
+  absl::flat_hash_set<Pid> seen;
+  for (const adapters::ProcessInfo& p : listing->processes) {
+    absl::StatusOr<std::vector<Vma>> vmas = deps_.system->PlaceableVmas(p.pid, place);
+    if (!vmas.ok()) {
+      // NotFound: it exited between listing and reading; nothing to say.
+      if (!absl::IsNotFound(vmas.status())) Error(vmas.status());
+      continue;
+    }
+    if (vmas->empty()) continue;
+    if (absl::Status s = tracker_.SetVmas(p.pid, *vmas); !s.ok()) {
+      Error(absl::Status(s.code(), absl::StrCat("pid ", p.pid, ": ", s.message())));
+      continue;
+    }
+    seen.insert(p.pid);
+    targets.emplace(p.pid, std::move(*vmas));
+  }
+  for (Pid pid : tracked_) {
+    if (!seen.contains(pid)) (void)tracker_.RemoveProcess(pid);
+  }
+  tracked_ = std::move(seen);
+  counters_.processes = tracked_.size();
+  if (deps_.source_control != nullptr) deps_.source_control->SetTargets(targets);
+}
+
+absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
+  *read = 0;
+  if (deps_.source == nullptr) return absl::OkStatus();
+  const uint64_t unmapped0 =
+      tracker_.stats().samples_unknown_pid + tracker_.stats().samples_unmapped;
+  while (*read < config_.max_samples_per_tick && !deps_.source->Exhausted()) {
+    const size_t want = std::min<size_t>(buffer_.size(), config_.max_samples_per_tick - *read);
+    absl::StatusOr<size_t> n = deps_.source->Read(absl::MakeSpan(buffer_.data(), want));
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    tracker_.Ingest(absl::MakeConstSpan(buffer_.data(), *n));
+    *read += *n;
+  }
+  counters_.samples += *read;
+  counters_.samples_unmapped += tracker_.stats().samples_unknown_pid +
+                                tracker_.stats().samples_unmapped - unmapped0;
+  return absl::OkStatus();
+}
+
+absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
+  const placement::TrackerSnapshot snap = tracker_.Snapshot();
+  adapters::LocatorConfig lcfg;
+  lcfg.fmem_node = config_.fmem_node;
+  lcfg.smem_node = config_.smem_node;
+  CountingSyscall counting(*deps_.syscall, config_.fmem_node, config_.smem_node);
+  adapters::MovePagesLocator real_locator(counting, lcfg);
+  TickLocator locator(real_locator);
+
+  uint64_t tracked_fmem = 0, tracked_smem = 0;
+  for (const placement::RangeStats& r : snap.ranges()) {
+    absl::StatusOr<Residency> res = locator.Locate(r.pid, r.start, r.end);
+    if (!res.ok()) {
+      if (!absl::IsNotFound(res.status())) Error(res.status());
+      continue;
+    }
+    tracked_fmem += res->fmem_bytes;
+    tracked_smem += res->smem_bytes;
+  }
+  counters_.tracked_fmem_bytes = tracked_fmem;
+  counters_.tracked_smem_bytes = tracked_smem;
+
+  absl::StatusOr<adapters::NodeMeminfo> fm = deps_.system->NodeMeminfo(config_.fmem_node);
+  if (!fm.ok()) {
+    // Without the free FMEM figure no plan is safe: skip this tick.
+    Error(fm.status());
+    return absl::OkStatus();
+  }
+  uint64_t pending = 0;
+  if (deps_.hballoon != nullptr) {
+    absl::StatusOr<hballoon_info> info = deps_.hballoon->GetInfo();
+    if (info.ok()) {
+      const auto n = static_cast<uint32_t>(config_.fmem_node);
+      if (n < info->num_nodes && n < HBALLOON_MAX_NODES &&
+          (info->nodes[n].flags & HBALLOON_NODE_F_ACTIVE) != 0 &&
+          info->nodes[n].target_pages > info->nodes[n].actual_pages) {
+        pending = static_cast<uint64_t>(info->nodes[n].target_pages - info->nodes[n].actual_pages) *
+                  placement::kBasePageBytes;
+      }
+    } else {
+      Error(info.status());
+    }
+  }
+  counters_.fmem_free_bytes = fm->free_bytes;
+  counters_.balloon_pending_bytes = pending;
+  // What placement may fill: what tracked pages hold on FMEM now plus what
+  // is free and not promised to the balloon.  Kernel and page-cache use is
+  // thereby left out without estimating it.
+  const uint64_t avail = tracked_fmem + fm->free_bytes;
+  const uint64_t capacity = avail > pending ? avail - pending : 0;
+  counters_.fmem_capacity_bytes = capacity;
+
+  placement::ClassifierConfig ccfg;
+  ccfg.fmem_capacity_bytes = capacity;
+  ccfg.headroom_bytes = std::min(config_.headroom_bytes, capacity);
+  absl::StatusOr<placement::Classification> classes = placement::Classify(snap, locator, ccfg);
+  if (!classes.ok()) {
+    Error(classes.status());
+    return absl::OkStatus();
+  }
+  counters_.hot_bytes = classes->hot_bytes;
+  counters_.smem_share =
+      classes->total_weight > 0 ? 1.0 - classes->fmem_weight_fraction : 0.0;
+
+  // The planner demotes until free FMEM reaches the headroom.  Free memory
+  // promised to the balloon does not count; when the promise exceeds what
+  // is free, the shortfall is added to the headroom instead (free bytes
+  // cannot go negative), so the planner demotes the coldest pages until the
+  // balloon's growth and the headroom both fit.
+  placement::FmemState fstate;
+  if (fm->free_bytes >= pending) {
+    fstate = {fm->free_bytes - pending, ccfg.headroom_bytes};
+  } else {
+    fstate = {0, ccfg.headroom_bytes + (pending - fm->free_bytes)};
+  }
+  placement::PlannerConfig pcfg;
+  pcfg.fmem_node = config_.fmem_node;
+  pcfg.smem_node = config_.smem_node;
+  pcfg.rate_limit_mib_per_s = config_.rate_limit_mib_per_s;
+  pcfg.interval_ns = std::max<int64_t>(interval_ns, 1);
+  pcfg.round_bytes = config_.round_bytes;
+  pcfg.thp_max_unevenness = config_.thp_max_unevenness;
+  absl::StatusOr<placement::ExchangePlan> plan =
+      placement::PlanExchange(snap, *classes, locator, fstate, pcfg);
+  if (!plan.ok()) {
+    Error(plan.status());
+    return absl::OkStatus();
+  }
+  last_classes_ = std::move(*classes);
+  have_classes_ = true;
+  if (plan->rounds.empty()) return absl::OkStatus();
+
+  const uint64_t to_fmem0 = counting.to_fmem, to_smem0 = counting.to_smem;
+  adapters::MoverConfig mcfg;
+  mcfg.max_batch_pages = config_.max_batch_pages;
+  adapters::MovePagesExecutor executor(counting, mcfg);
+  const adapters::MoverResult r = executor.Execute(*plan);
+  counters_.promoted_pages += counting.to_fmem - to_fmem0;
+  counters_.demoted_pages += counting.to_smem - to_smem0;
+  counters_.planned_moves += r.report.planned_moves;
+  counters_.applied_moves += r.report.applied_moves;
+  counters_.busy += r.report.busy;
+  counters_.gone += r.report.gone;
+  counters_.no_mem += r.report.no_mem;
+  counters_.skipped += r.report.skipped;
+  counters_.other_failed += r.other_failed;
+  counters_.move_syscalls += r.syscalls;
+  spdlog::debug("plan: promote {} KiB demote {} KiB ({} moves), applied {} moves",
+                plan->promote_bytes >> 10, plan->demote_bytes >> 10, r.report.planned_moves,
+                r.report.applied_moves);
+  if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
+  return absl::OkStatus();
+}
+
+void PlacementLoop::SendTelemetry() {
+  if (deps_.hballoon == nullptr) return;
+  TelemetryInputs in;
+  for (int node : {config_.fmem_node, config_.smem_node}) {
+    absl::StatusOr<adapters::NodeMeminfo> m = deps_.system->NodeMeminfo(node);
+    if (m.ok()) {
+      in.nodes.push_back(*m);
+    } else {
+      Error(m.status());
+    }
+  }
+  absl::StatusOr<adapters::MemoryPressure> psi = deps_.system->Pressure();
+  if (psi.ok()) {
+    in.has_psi = true;
+    in.psi = *psi;
+  } else if (!absl::IsNotFound(psi.status())) {  // NotFound: kernel without PSI
+    Error(psi.status());
+  }
+  in.classes = have_classes_ ? &last_classes_ : nullptr;
+  in.smem_share = have_classes_ && last_classes_.total_weight > 0 ? counters_.smem_share : -1;
+  in.promoted_pages = counters_.promoted_pages;
+  in.demoted_pages = counters_.demoted_pages;
+  in.budget_use_fraction = counters_.budget.budget_pct > 0
+                               ? counters_.budget.smoothed_pct / counters_.budget.budget_pct
+                               : 0;
+  std::vector<virtio_hballoon_stat> recs = BuildTelemetry(in);
+  absl::StatusOr<uint32_t> seq = deps_.hballoon->SubmitStats(recs);
+  if (seq.ok()) {
+    ++counters_.telemetry_sent;
+  } else {
+    ++counters_.telemetry_failed;
+    Error(seq.status());
+  }
+}
+
+absl::Status PlacementLoop::Tick() {
+  const int64_t now = deps_.clock->MonotonicNs();
+  const int64_t tick_ns = config_.tick_ms * 1'000'000;
+  if (!started_) {
+    started_ = true;
+    start_ns_ = now;
+    last_tick_ns_ = now - tick_ns;
+    last_telemetry_ns_ = now - config_.telemetry_interval_ms * 1'000'000;
+    budget_.Update(0, 0);  // starts the first window
+    RefreshProcesses(now);
+  } else if (now - last_maps_ns_ >= config_.maps_refresh_ms * 1'000'000) {
+    RefreshProcesses(now);
+  }
+  uint64_t n = 0;
+  if (absl::Status s = ReadSamples(&n); !s.ok()) {
+    const absl::Status err(s.code(), absl::StrCat("sample source: ", s.message()));
+    if (!deps_.source_optional) return err;
+    Error(err);
+    spdlog::warn("going on without sampling");
+    deps_.source = nullptr;
+    deps_.source_control = nullptr;
+  }
+  window_samples_ += n;
+  // Samples of processes started since the last refresh: read their maps
+  // now, so the next samples of theirs count.
+  if (!tracker_.TakeUnknownPids().empty() && now != last_maps_ns_) RefreshProcesses(now);
+
+  // The rate limit is per second of elapsed time, so a late tick may move more.
+  const int64_t interval = std::clamp<int64_t>(now - last_tick_ns_, tick_ns / 4, 4 * tick_ns);
+  last_tick_ns_ = now;
+  absl::Status moved = PlanAndMove(interval);
+
+  ++counters_.ticks;
+  if (counters_.ticks % static_cast<uint64_t>(config_.epoch_ticks) == 0) {
+    tracker_.EndEpoch();
+    ++counters_.epochs;
+  }
+  counters_.ranges = tracker_.range_count();
+
+  const uint64_t scanned =
+      deps_.source_control != nullptr ? deps_.source_control->TakePagesScanned() : 0;
+  counters_.budget = budget_.Update(window_samples_, scanned);
+  window_samples_ = 0;
+  if (deps_.source_control != nullptr) {
+    deps_.source_control->SetRates(budget_.sample_period(), budget_.scan_pages_per_s());
+  }
+  if (config_.telemetry_interval_ms > 0 &&
+      now - last_telemetry_ns_ >= config_.telemetry_interval_ms * 1'000'000) {
+    last_telemetry_ns_ = now;
+    SendTelemetry();
+  }
+  return moved;
+}
+
+std::string PlacementLoop::StatusJson() const {
+  const LoopCounters& c = counters_;
+  nlohmann::json j;
+  j["ticks"] = c.ticks;
+  j["epochs"] = c.epochs;
+  j["samples"] = c.samples;
+  j["samples_unmapped"] = c.samples_unmapped;
+  j["maps_refreshes"] = c.maps_refreshes;
+  j["promoted_pages"] = c.promoted_pages;
+  j["demoted_pages"] = c.demoted_pages;
+  j["migrations"] = c.promoted_pages + c.demoted_pages;
+  j["planned_moves"] = c.planned_moves;
+  j["applied_moves"] = c.applied_moves;
+  j["busy"] = c.busy;
+  j["gone"] = c.gone;
+  j["no_mem"] = c.no_mem;
+  j["skipped"] = c.skipped;
+  j["other_failed"] = c.other_failed;
+  j["move_syscalls"] = c.move_syscalls;
+  j["telemetry_sent"] = c.telemetry_sent;
+  j["telemetry_failed"] = c.telemetry_failed;
+  j["errors"] = c.errors;
+  j["last_error"] = c.last_error;
+  j["processes"] = c.processes;
+  j["ranges"] = c.ranges;
+  j["fmem_free_bytes"] = c.fmem_free_bytes;
+  j["balloon_pending_bytes"] = c.balloon_pending_bytes;
+  j["fmem_capacity_bytes"] = c.fmem_capacity_bytes;
+  j["hot_bytes"] = c.hot_bytes;
+  j["tracked_fmem_bytes"] = c.tracked_fmem_bytes;
+  j["tracked_smem_bytes"] = c.tracked_smem_bytes;
+  j["smem_share_ppm"] = Ppm(c.smem_share);
+  j["cpu_ns"] = deps_.clock->OwnCpuNs();
+  j["wall_ns"] = started_ ? deps_.clock->MonotonicNs() - start_ns_ : 0;
+  j["budget_pct"] = c.budget.budget_pct;
+  j["budget_used_pct"] = c.budget.used_pct;
+  j["budget_smoothed_pct"] = c.budget.smoothed_pct;
+  j["budget_own_cpu_pct"] = c.budget.own_cpu_pct;
+  j["budget_over"] = c.budget.over_budget;
+  j["sample_period"] = c.budget.sample_period;
+  j["scan_pages_per_s"] = c.budget.scan_pages_per_s;
+  return j.dump();
+}
+
+}  // namespace tiervm::hplaced

@@ -1,0 +1,148 @@
+// PlacementLoop: one hplaced tick for the whole guest, over injected
+// adapters so unit tests drive it with fakes (FakePageMoveSyscall,
+// FakeHballoonDev, a fake SystemView, ReplaySource, FakeClock).
+//
+// Each Tick():
+//   1. every maps_refresh_ms (and when samples name an unknown pid): list
+//      processes (deny-list, kernel threads, zombies and hplaced itself
+//      skipped), read their placeable VMAs -> RangeTracker::SetVmas; exited
+//      processes are removed; the scan targets go to the source.
+//   2. drain the sample source into the tracker (bounded per tick).
+//   3. Snapshot -> locate every range (move_pages query, once per tick) ->
+//      FMEM capacity = tracked bytes on FMEM + free FMEM - the balloon's
+//      pending growth (target - actual on the FMEM node, from GET_INFO) ->
+//      Classify (capacity, headroom) -> PlanExchange (rate limit x tick)
+//      -> MovePagesExecutor.  A raised balloon target therefore shows up as
+//      missing free FMEM and the planner demotes the coldest pages first.
+//   4. every epoch_ticks ticks: RangeTracker::EndEpoch (merge/split/decay).
+//   5. BudgetController::Update(samples, pages scanned) -> source rates.
+//   6. every telemetry_interval_ms: SUBMIT_STATS (see BuildTelemetry).
+//
+// Owns: the tracker, budget controller, counters and last status.  Borrows
+// everything in LoopDeps (must outlive the loop).  One thread.
+#ifndef TIERVM_GUEST_DRIVER_DAEMON_HPLACED_PLACEMENT_LOOP_H_
+#define TIERVM_GUEST_DRIVER_DAEMON_HPLACED_PLACEMENT_LOOP_H_
+
+#include <linux/virtio_hballoon.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "daemon/adapters/hballoon_dev.h"
+#include "daemon/adapters/move_pages.h"
+#include "daemon/hplaced/config.h"
+#include "daemon/hplaced/system_view.h"
+#include "placement/budget_controller.h"
+#include "placement/classifier.h"
+#include "placement/clock.h"
+#include "placement/range_tracker.h"
+#include "placement/sample_source.h"
+
+namespace tiervm::hplaced {
+
+struct LoopDeps {
+  SystemView* system = nullptr;               // required
+  placement::SampleSource* source = nullptr;  // null: no sampling
+  SourceControl* source_control = nullptr;    // null: source has no knobs
+  // A source error is fatal (Tick returns it) unless this is set; then the
+  // loop logs it and goes on without sampling ("auto").
+  bool source_optional = false;
+  adapters::PageMoveSyscall* syscall = nullptr;  // required: locate + move
+  adapters::HballoonDev* hballoon = nullptr;  // null: no telemetry/balloon view
+  const placement::Clock* clock = nullptr;    // required
+};
+
+// Cumulative since start unless noted.  Pages are pages as moved: a 4 KiB
+// base page or a 2 MiB THP counts one.
+struct LoopCounters {
+  uint64_t ticks = 0;
+  uint64_t epochs = 0;
+  uint64_t samples = 0;
+  uint64_t samples_unmapped = 0;  // outside tracked ranges or unknown pid
+  uint64_t maps_refreshes = 0;
+  uint64_t promoted_pages = 0;  // applied moves to the FMEM node
+  uint64_t demoted_pages = 0;   // applied moves to the SMEM node
+  uint64_t planned_moves = 0;
+  uint64_t applied_moves = 0;
+  uint64_t busy = 0, gone = 0, no_mem = 0, skipped = 0, other_failed = 0;
+  uint64_t move_syscalls = 0;
+  uint64_t telemetry_sent = 0;
+  uint64_t telemetry_failed = 0;
+  uint64_t errors = 0;  // non-fatal errors (a process's maps, meminfo, ...)
+  std::string last_error;
+  // Latest tick (not cumulative).
+  size_t processes = 0;
+  size_t ranges = 0;
+  uint64_t fmem_free_bytes = 0;
+  uint64_t balloon_pending_bytes = 0;  // FMEM balloon target - actual
+  uint64_t fmem_capacity_bytes = 0;    // what placement may fill
+  uint64_t hot_bytes = 0;
+  uint64_t tracked_fmem_bytes = 0;
+  uint64_t tracked_smem_bytes = 0;
+  double smem_share = 0;  // estimated share of sampled accesses on SMEM
+  placement::BudgetReport budget;
+};
+
+// Telemetry records of one SUBMIT_STATS message (pure): per node
+// FREE_BYTES/TOTAL_BYTES, PSI some/full totals (VM-wide), hotness curve
+// points (node field = point index, at most kMaxCurvePoints, at evenly
+// spaced byte positions), SMEM_SHARE_PPM (when anything was sampled),
+// PROMOTED/DEMOTED_PAGES, BUDGET_PPM (smoothed use / budget, ppm).
+inline constexpr size_t kMaxCurvePoints = 16;
+struct TelemetryInputs {
+  std::vector<adapters::NodeMeminfo> nodes;
+  bool has_psi = false;
+  adapters::MemoryPressure psi;
+  const placement::Classification* classes = nullptr;  // null: no curve
+  uint64_t promoted_pages = 0, demoted_pages = 0;
+  double smem_share = -1;  // < 0: unknown (no samples)
+  double budget_use_fraction = 0;  // smoothed / budget
+};
+std::vector<virtio_hballoon_stat> BuildTelemetry(const TelemetryInputs& in);
+
+class PlacementLoop {
+ public:
+  // CHECK-fails on a config that does not Validate() or missing deps.
+  PlacementLoop(const HplacedConfig& config, LoopDeps deps, Pid self_pid);
+
+  // One tick.  Only errors that make going on pointless are returned
+  // (a broken sample source, a fatal move_pages error such as a bad node);
+  // everything else is counted in counters().errors and logged.
+  absl::Status Tick();
+
+  const LoopCounters& counters() const { return counters_; }
+  const placement::RangeTracker& tracker() const { return tracker_; }
+  // The counters as one JSON object (the status file's content).
+  std::string StatusJson() const;
+
+ private:
+  void RefreshProcesses(int64_t now_ns);
+  absl::Status ReadSamples(uint64_t* read);
+  absl::Status PlanAndMove(int64_t interval_ns);
+  void SendTelemetry();
+  void Error(const absl::Status& s);
+
+  HplacedConfig config_;
+  LoopDeps deps_;
+  Pid self_pid_;
+  placement::RangeTracker tracker_;
+  placement::BudgetController budget_;
+  LoopCounters counters_;
+  absl::flat_hash_set<Pid> tracked_;
+  std::vector<placement::Sample> buffer_;
+  bool started_ = false;
+  int64_t start_ns_ = 0;
+  int64_t last_tick_ns_ = 0;
+  int64_t last_maps_ns_ = 0;
+  int64_t last_telemetry_ns_ = 0;
+  uint64_t window_samples_ = 0;
+  bool have_classes_ = false;
+  placement::Classification last_classes_;
+};
+
+}  // namespace tiervm::hplaced
+
+#endif  // TIERVM_GUEST_DRIVER_DAEMON_HPLACED_PLACEMENT_LOOP_H_

@@ -1,0 +1,74 @@
+// SystemView: what the hplaced loop reads about the guest (processes, their
+// placeable VMAs, per-node meminfo, memory PSI), behind one interface so
+// the loop runs against a fake in unit tests.  ProcfsSystemView is the real
+// one over the procfs adapters, with a `root` for fixture trees.
+//
+// SourceControl: the knobs the loop turns on a sample source that needs
+// them (the accessed-bit scanner needs to know which areas to scan; the
+// budget controller sets its rate).  Sources without knobs need no
+// SourceControl.
+//
+// Neither keeps state shared between threads; one thread (the loop) uses
+// them.
+#ifndef TIERVM_GUEST_DRIVER_DAEMON_HPLACED_SYSTEM_VIEW_H_
+#define TIERVM_GUEST_DRIVER_DAEMON_HPLACED_SYSTEM_VIEW_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "daemon/adapters/procfs.h"
+#include "placement/types.h"
+
+namespace tiervm::hplaced {
+
+using placement::Pid;
+using placement::Vma;
+
+class SystemView {
+ public:
+  virtual ~SystemView() = default;
+  virtual absl::StatusOr<adapters::ProcessListing> ListProcesses(
+      const adapters::ProcessFilter& filter) = 0;
+  // NotFound when the process exited.
+  virtual absl::StatusOr<std::vector<Vma>> PlaceableVmas(Pid pid,
+                                                         const adapters::PlaceOptions& options) = 0;
+  virtual absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node) = 0;
+  virtual absl::StatusOr<adapters::MemoryPressure> Pressure() = 0;
+};
+
+class ProcfsSystemView final : public SystemView {
+ public:
+  explicit ProcfsSystemView(std::string root = "") : root_(std::move(root)) {}
+  absl::StatusOr<adapters::ProcessListing> ListProcesses(
+      const adapters::ProcessFilter& filter) override;
+  absl::StatusOr<std::vector<Vma>> PlaceableVmas(Pid pid,
+                                                 const adapters::PlaceOptions& options) override;
+  absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node) override;
+  absl::StatusOr<adapters::MemoryPressure> Pressure() override;
+
+ private:
+  std::string root_;
+};
+
+// Per-process areas a scanning source should look at.
+using ScanTargets = absl::flat_hash_map<Pid, std::vector<Vma>>;
+
+class SourceControl {
+ public:
+  virtual ~SourceControl() = default;
+  // The areas to sample from now on (replaces the previous set).
+  virtual void SetTargets(const ScanTargets& targets) = 0;
+  // From the budget controller: the PEBS sample period and the A-bit scan
+  // rate to apply (a source uses the one that concerns it).
+  virtual void SetRates(uint64_t sample_period, double scan_pages_per_s) = 0;
+  // Pages of address space scanned since the previous call (0 for a
+  // source that does not scan): the budget controller's scan cost.
+  virtual uint64_t TakePagesScanned() = 0;
+};
+
+}  // namespace tiervm::hplaced
+
+#endif  // TIERVM_GUEST_DRIVER_DAEMON_HPLACED_SYSTEM_VIEW_H_

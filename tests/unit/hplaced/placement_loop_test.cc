@@ -1,0 +1,394 @@
+// PlacementLoop against fakes: a SystemView over an in-memory process
+// table whose node meminfo follows FakePageMoveSyscall, a scripted sample
+// source, a recording /dev/hballoon, FakeClock.
+#include "daemon/hplaced/placement_loop.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "daemon/adapters/fake_move_pages.h"
+#include "placement/clock.h"
+
+namespace tiervm::hplaced {
+namespace {
+
+using adapters::FakePageMoveSyscall;
+using placement::kBasePageBytes;
+using placement::Sample;
+
+constexpr uint64_t kMiB = 1ull << 20;
+constexpr uint64_t kPage = kBasePageBytes;
+constexpr int kFmem = 0, kSmem = 1;
+constexpr Pid kPid = 100, kSelf = 7;
+constexpr placement::Vaddr kCold = 0x7f0000000000ull;  // 16 MiB, starts on FMEM
+constexpr placement::Vaddr kHot = 0x7f1000000000ull;   // 4 MiB, starts on SMEM
+constexpr uint64_t kColdBytes = 16 * kMiB, kHotBytes = 4 * kMiB;
+constexpr uint64_t kFmemCap = 20 * kMiB, kSmemCap = 64 * kMiB;
+
+class FakeSystem final : public SystemView {
+ public:
+  explicit FakeSystem(const FakePageMoveSyscall* mem) : mem_(mem) {}
+  struct Proc {
+    std::string comm;
+    std::vector<Vma> vmas;
+  };
+  std::map<Pid, Proc> procs;
+  adapters::ProcessFilter last_filter;
+  int list_calls = 0;
+
+  absl::StatusOr<adapters::ProcessListing> ListProcesses(
+      const adapters::ProcessFilter& filter) override {
+    ++list_calls;
+    last_filter = filter;
+    adapters::ProcessListing l;
+    for (const auto& [pid, p] : procs) {
+      if (filter.deny_pids.contains(pid) || filter.deny_comms.contains(p.comm)) {
+        ++l.denied;
+        continue;
+      }
+      l.processes.push_back({pid, 1, p.comm, 'R'});
+    }
+    return l;
+  }
+  absl::StatusOr<std::vector<Vma>> PlaceableVmas(Pid pid, const adapters::PlaceOptions&) override {
+    auto it = procs.find(pid);
+    if (it == procs.end()) return absl::NotFoundError("gone");
+    return it->second.vmas;
+  }
+  absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node) override {
+    adapters::NodeMeminfo m;
+    m.node = node;
+    m.total_bytes = node == kFmem ? kFmemCap : kSmemCap;
+    m.free_bytes = mem_->free_bytes(node);
+    m.used_bytes = m.total_bytes - m.free_bytes;
+    return m;
+  }
+  absl::StatusOr<adapters::MemoryPressure> Pressure() override {
+    adapters::MemoryPressure p;
+    p.some.total_us = 1234;
+    p.full.total_us = 56;
+    p.has_full = true;
+    return p;
+  }
+
+ private:
+  const FakePageMoveSyscall* mem_;
+};
+
+// Returns what the test queued for the next Read; an error once `fail` is set.
+class ScriptedSource final : public placement::SampleSource {
+ public:
+  std::deque<Sample> queue;
+  absl::Status fail;
+  absl::StatusOr<size_t> Read(absl::Span<Sample> out) override {
+    if (!fail.ok()) return fail;
+    size_t n = 0;
+    while (n < out.size() && !queue.empty()) {
+      out[n++] = queue.front();
+      queue.pop_front();
+    }
+    return n;
+  }
+  bool Exhausted() const override { return false; }
+};
+
+class RecordingControl final : public SourceControl {
+ public:
+  ScanTargets targets;
+  int set_targets_calls = 0;
+  std::vector<double> scan_rates;
+  uint64_t pages_per_take = 0;
+  void SetTargets(const ScanTargets& t) override {
+    targets = t;
+    ++set_targets_calls;
+  }
+  void SetRates(uint64_t, double scan) override { scan_rates.push_back(scan); }
+  uint64_t TakePagesScanned() override { return pages_per_take; }
+};
+
+// The telemetry sink and balloon view: records SUBMIT_STATS messages.
+class RecordingHballoon final : public adapters::HballoonDev {
+ public:
+  hballoon_info info{};
+  std::vector<std::vector<virtio_hballoon_stat>> submitted;
+  RecordingHballoon() {
+    info.num_nodes = 2;
+    for (uint32_t i = 0; i < 2; ++i) {
+      info.nodes[i].node = i;
+      info.nodes[i].flags = HBALLOON_NODE_F_ACTIVE;
+      info.nodes[i].tier = i;
+      info.nodes[i].node_pages = static_cast<uint32_t>((i == 0 ? kFmemCap : kSmemCap) / kPage);
+    }
+  }
+  absl::StatusOr<hballoon_info> GetInfo() override { return info; }
+  absl::StatusOr<uint32_t> SubmitStats(absl::Span<const virtio_hballoon_stat> stats) override {
+    if (stats.empty() || stats.size() > VIRTIO_HBALLOON_MAX_STATS) {
+      return absl::InvalidArgumentError("bad record count");
+    }
+    submitted.emplace_back(stats.begin(), stats.end());
+    return static_cast<uint32_t>(submitted.size());
+  }
+  absl::Status ScanYoung(hballoon_scan&, absl::Span<hballoon_scan_range>) override {
+    return absl::UnimplementedError("not in this fake");
+  }
+};
+
+class LoopTest : public ::testing::Test {
+ protected:
+  LoopTest() : mem({kFmemCap, kSmemCap}), system(&mem) {
+    for (uint64_t off = 0; off < kColdBytes; off += kPage) mem.AddPage(kPid, kCold + off, kPage, kFmem);
+    for (uint64_t off = 0; off < kHotBytes; off += kPage) mem.AddPage(kPid, kHot + off, kPage, kSmem);
+    system.procs[kPid] = {"work", {{kCold, kCold + kColdBytes}, {kHot, kHot + kHotBytes}}};
+    system.procs[kSelf] = {"hplaced", {{0x10000000, 0x10000000 + 4 * kMiB}}};
+    config.headroom_bytes = 1 * kMiB;
+    config.telemetry_interval_ms = 2000;
+    mem.on_move = [this] {
+      max_fmem_used = std::max(max_fmem_used, mem.used_bytes(kFmem));
+    };
+  }
+
+  PlacementLoop MakeLoop(bool with_source = true) {
+    LoopDeps d;
+    d.system = &system;
+    d.source = with_source ? &source : nullptr;
+    d.source_control = with_source ? &control : nullptr;
+    d.syscall = &mem;
+    d.hballoon = &hb;
+    d.clock = &clock;
+    return PlacementLoop(config, d, kSelf);
+  }
+
+  // One A-bit-like pass: a sample for every page of [start, start+bytes).
+  void Touch(placement::Vaddr start, uint64_t bytes) {
+    for (uint64_t off = 0; off < bytes; off += kPage) {
+      source.queue.push_back(Sample{kPid, start + off, placement::AccessKind::kLoad, 1,
+                                    clock.MonotonicNs()});
+    }
+  }
+  void Tick(PlacementLoop& loop) {
+    ASSERT_TRUE(loop.Tick().ok());
+    clock.Advance(1'000'000'000, 2'000'000);  // 1 s tick, 2 ms CPU
+  }
+  uint64_t HotOnFmem(placement::Vaddr start, uint64_t bytes) const {
+    uint64_t n = 0;
+    for (uint64_t off = 0; off < bytes; off += kPage) n += mem.NodeOf(kPid, start + off) == kFmem;
+    return n * kPage;
+  }
+
+  HplacedConfig config;
+  FakePageMoveSyscall mem;
+  FakeSystem system;
+  ScriptedSource source;
+  RecordingControl control;
+  RecordingHballoon hb;
+  placement::FakeClock clock;
+  uint64_t max_fmem_used = 0;
+};
+
+TEST_F(LoopTest, PromotesHotRegionWithoutOverflowingFmem) {
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);  // the fill touched everything once
+  for (int t = 0; t < 6; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  const LoopCounters& c = loop.counters();
+  EXPECT_EQ(c.promoted_pages, kHotBytes / kPage);
+  // FMEM was full but for 4 MiB: only what the headroom needs is demoted.
+  EXPECT_EQ(c.demoted_pages, (kHotBytes + config.headroom_bytes - 4 * kMiB) / kPage);
+  EXPECT_LE(static_cast<double>(c.promoted_pages + c.demoted_pages) / c.promoted_pages, 2.0);
+  EXPECT_LE(max_fmem_used, kFmemCap - config.headroom_bytes);
+  EXPECT_EQ(mem.capacity_refusals(), 0u);
+  EXPECT_EQ(c.errors, 0u) << c.last_error;
+  EXPECT_EQ(c.epochs, 6u);
+  EXPECT_EQ(c.processes, 1u);
+  // Stable: further ticks with the same hot set move nothing.
+  const uint64_t moved = c.promoted_pages + c.demoted_pages;
+  for (int t = 0; t < 3; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  EXPECT_EQ(loop.counters().promoted_pages + loop.counters().demoted_pages, moved);
+}
+
+TEST_F(LoopTest, DeniesItselfAndListedCommsAndForgetsExitedProcesses) {
+  config.maps_refresh_ms = 1000;
+  PlacementLoop loop = MakeLoop();
+  Tick(loop);
+  EXPECT_TRUE(system.last_filter.deny_pids.contains(kSelf));
+  EXPECT_TRUE(system.last_filter.deny_comms.contains("hplaced"));
+  EXPECT_EQ(control.targets.size(), 1u);
+  EXPECT_TRUE(control.targets.contains(kPid));
+  EXPECT_EQ(loop.tracker().process_count(), 1u);
+  system.procs.erase(kPid);
+  mem.RemoveProcess(kPid);
+  Tick(loop);
+  EXPECT_EQ(loop.tracker().process_count(), 0u);
+  EXPECT_TRUE(control.targets.empty());
+  EXPECT_EQ(loop.counters().errors, 0u) << loop.counters().last_error;
+}
+
+TEST_F(LoopTest, SamplesOfANewProcessTriggerAMapsRead) {
+  config.maps_refresh_ms = 3'600'000;
+  PlacementLoop loop = MakeLoop();
+  Tick(loop);
+  const int lists = system.list_calls;
+  system.procs[200] = {"late", {{kHot, kHot + kHotBytes}}};
+  source.queue.push_back(Sample{200, kHot, placement::AccessKind::kLoad, 1, 0});
+  Tick(loop);
+  EXPECT_EQ(system.list_calls, lists + 1);
+  EXPECT_EQ(loop.tracker().process_count(), 2u);
+}
+
+TEST_F(LoopTest, RaisedBalloonTargetDemotesColdestFirst) {
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);
+  for (int t = 0; t < 6; ++t) {
+    Touch(kHot, kHotBytes);
+    // Part of the cold region stays warm: it must outlive the colder rest.
+    Touch(kCold, 2 * kMiB);
+    Tick(loop);
+  }
+  ASSERT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  ASSERT_EQ(HotOnFmem(kCold, 2 * kMiB), 2 * kMiB);
+  // The host wants 8 MiB of FMEM back.
+  hb.info.nodes[0].target_pages = static_cast<uint32_t>(8 * kMiB / kPage);
+  const uint64_t demoted0 = loop.counters().demoted_pages;
+  Touch(kHot, kHotBytes);
+  Touch(kCold, 2 * kMiB);
+  Tick(loop);
+  EXPECT_EQ(loop.counters().balloon_pending_bytes, 8 * kMiB);
+  EXPECT_GE(mem.free_bytes(kFmem), 8 * kMiB + config.headroom_bytes);
+  // Only as much as the balloon needs, all of it cold.
+  EXPECT_LE((loop.counters().demoted_pages - demoted0) * kPage, 8 * kMiB + 4 * kMiB);
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  EXPECT_EQ(HotOnFmem(kCold, 2 * kMiB), 2 * kMiB);
+  // The balloon takes its pages (modelled as another owner's pages on
+  // FMEM): nothing pending, nothing more to move.
+  hb.info.nodes[0].actual_pages = hb.info.nodes[0].target_pages;
+  for (uint64_t off = 0; off < 8 * kMiB; off += kPage) mem.AddPage(999, kCold + off, kPage, kFmem);
+  const uint64_t moved = loop.counters().promoted_pages + loop.counters().demoted_pages;
+  Touch(kHot, kHotBytes);
+  Tick(loop);
+  EXPECT_EQ(loop.counters().balloon_pending_bytes, 0u);
+  // Everything hot is on FMEM already and the cold pages stay put.
+  EXPECT_EQ(loop.counters().promoted_pages + loop.counters().demoted_pages, moved);
+}
+
+TEST_F(LoopTest, TelemetryRecordsEveryInterval) {
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);
+  for (int t = 0; t < 5; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  // Ticks at t = 0..4 s, interval 2 s: sent at 0, 2 and 4.
+  ASSERT_EQ(hb.submitted.size(), 3u);
+  EXPECT_EQ(loop.counters().telemetry_sent, 3u);
+  std::map<std::pair<int, int>, uint64_t> last;
+  for (const virtio_hballoon_stat& s : hb.submitted.back()) last[{s.tag, s.node}] = s.val;
+  EXPECT_EQ((last[{VIRTIO_HBALLOON_STAT_FREE_BYTES, 0}]), mem.free_bytes(kFmem));
+  EXPECT_EQ((last[{VIRTIO_HBALLOON_STAT_TOTAL_BYTES, 1}]), kSmemCap);
+  EXPECT_EQ((last[{VIRTIO_HBALLOON_STAT_PSI_SOME_US, VIRTIO_HBALLOON_STAT_NODE_ANY}]), 1234u);
+  EXPECT_EQ((last[{VIRTIO_HBALLOON_STAT_PSI_FULL_US, VIRTIO_HBALLOON_STAT_NODE_ANY}]), 56u);
+  EXPECT_EQ((last[{VIRTIO_HBALLOON_STAT_PROMOTED_PAGES, VIRTIO_HBALLOON_STAT_NODE_ANY}]),
+            loop.counters().promoted_pages);
+  EXPECT_EQ((last[{VIRTIO_HBALLOON_STAT_DEMOTED_PAGES, VIRTIO_HBALLOON_STAT_NODE_ANY}]),
+            loop.counters().demoted_pages);
+  EXPECT_TRUE(last.contains({VIRTIO_HBALLOON_STAT_BUDGET_PPM, VIRTIO_HBALLOON_STAT_NODE_ANY}));
+  // The hot region is on FMEM now: few sampled accesses hit SMEM.
+  EXPECT_LT((last[{VIRTIO_HBALLOON_STAT_SMEM_SHARE_PPM, VIRTIO_HBALLOON_STAT_NODE_ANY}]),
+            100'000u);
+  // Curve: 16 points, non-decreasing, ending at 100 %; the hot 4 MiB of
+  // 20 MiB cover most of the weight.
+  uint64_t prev_x = 0, prev_y = 0;
+  for (int i = 0; i < static_cast<int>(kMaxCurvePoints); ++i) {
+    ASSERT_TRUE(last.contains({VIRTIO_HBALLOON_STAT_HOT_BYTES, i}));
+    const uint64_t x = last[{VIRTIO_HBALLOON_STAT_HOT_BYTES, i}];
+    const uint64_t y = last[{VIRTIO_HBALLOON_STAT_HOT_SHARE_PPM, i}];
+    EXPECT_GT(x, prev_x);
+    EXPECT_GE(y, prev_y);
+    prev_x = x;
+    prev_y = y;
+  }
+  EXPECT_EQ(prev_y, 1'000'000u);
+  EXPECT_GT((last[{VIRTIO_HBALLOON_STAT_HOT_SHARE_PPM, 3}]), 850'000u);  // 5 MiB
+  EXPECT_FALSE(last.contains({VIRTIO_HBALLOON_STAT_HOT_BYTES, 16}));
+}
+
+TEST(BuildTelemetry, NoSamplesMeansNoCurveAndNoShare) {
+  TelemetryInputs in;
+  adapters::NodeMeminfo n0;
+  n0.node = 0;
+  n0.free_bytes = 5;
+  n0.total_bytes = 10;
+  in.nodes = {n0};
+  in.promoted_pages = 3;
+  in.budget_use_fraction = 0.5;
+  std::vector<virtio_hballoon_stat> r = BuildTelemetry(in);
+  std::map<int, uint64_t> by_tag;
+  for (const auto& s : r) {
+    EXPECT_EQ(s.reserved, 0u);
+    by_tag[s.tag] = s.val;
+  }
+  EXPECT_FALSE(by_tag.contains(VIRTIO_HBALLOON_STAT_HOT_BYTES));
+  EXPECT_FALSE(by_tag.contains(VIRTIO_HBALLOON_STAT_SMEM_SHARE_PPM));
+  EXPECT_FALSE(by_tag.contains(VIRTIO_HBALLOON_STAT_PSI_SOME_US));
+  EXPECT_EQ(by_tag[VIRTIO_HBALLOON_STAT_FREE_BYTES], 5u);
+  EXPECT_EQ(by_tag[VIRTIO_HBALLOON_STAT_PROMOTED_PAGES], 3u);
+  EXPECT_EQ(by_tag[VIRTIO_HBALLOON_STAT_BUDGET_PPM], 500'000u);
+  EXPECT_LE(r.size(), static_cast<size_t>(VIRTIO_HBALLOON_MAX_STATS));
+}
+
+TEST_F(LoopTest, BudgetLowersTheScanRateWhenTheDaemonCostsTooMuch) {
+  PlacementLoop loop = MakeLoop();
+  control.pages_per_take = 1 << 20;  // 1 Mi pages/s at 20 ns: 2 % of a CPU
+  for (int t = 0; t < 12; ++t) Tick(loop);
+  ASSERT_GE(control.scan_rates.size(), 10u);
+  EXPECT_LT(control.scan_rates.back(), control.scan_rates.front());
+  EXPECT_TRUE(loop.counters().budget.over_budget || loop.counters().budget.smoothed_pct > 1.0);
+}
+
+TEST_F(LoopTest, BrokenSourceIsFatalUnlessOptional) {
+  {
+    PlacementLoop loop = MakeLoop();
+    source.fail = absl::DataLossError("ring lost");
+    absl::Status s = loop.Tick();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("sample source"));
+  }
+  LoopDeps d;
+  d.system = &system;
+  d.source = &source;
+  d.source_control = &control;
+  d.source_optional = true;
+  d.syscall = &mem;
+  d.clock = &clock;
+  PlacementLoop loop(config, d, kSelf);
+  EXPECT_TRUE(loop.Tick().ok());
+  EXPECT_EQ(loop.counters().errors, 1u);
+  clock.Advance(1'000'000'000, 0);
+  EXPECT_TRUE(loop.Tick().ok());  // goes on without the source
+  EXPECT_EQ(loop.counters().errors, 1u);
+}
+
+TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
+  config.headroom_bytes = 6 * kMiB;  // 4 MiB free now: 2 MiB must go
+  PlacementLoop loop = MakeLoop(/*with_source=*/false);
+  Tick(loop);
+  Tick(loop);
+  EXPECT_EQ(loop.counters().promoted_pages, 0u);
+  EXPECT_EQ(loop.counters().demoted_pages, 2 * kMiB / kPage);
+  EXPECT_EQ(mem.free_bytes(kFmem), 6 * kMiB);
+  EXPECT_THAT(loop.StatusJson(), ::testing::HasSubstr("\"demoted_pages\":512"));
+}
+
+}  // namespace
+}  // namespace tiervm::hplaced
