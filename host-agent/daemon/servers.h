@@ -1,0 +1,104 @@
+// The daemon's two small socket servers, both non-blocking and driven from
+// the agent's single thread by poll() between ticks, so no request can
+// block the loop and nothing needs a lock:
+//   * ControlServer: unix socket (mode 0600), line-delimited JSON; a peer
+//     must be root or the agent's own uid (SO_PEERCRED), else it gets one
+//     error line and is closed.  A request line longer than
+//     kMaxControlRequestBytes gets an error and the connection is closed.
+//   * MetricsServer: TCP on a loopback address, answers GET /metrics with
+//     the Prometheus text format (HTTP/1.0-style: one response, close).
+// Both cap their clients (16) and per-client buffers, and drop a client
+// that sends nothing for 10 s.
+//
+// Owns: the listening and client sockets.
+// Thread-safety: not synchronized; one thread.
+#ifndef TIERVM_HOST_AGENT_DAEMON_SERVERS_H_
+#define TIERVM_HOST_AGENT_DAEMON_SERVERS_H_
+
+#include <poll.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tiervm::agent {
+
+class StreamServer {
+ public:
+  virtual ~StreamServer();
+  // Adds the fds to watch (listen + clients).
+  void AppendPollFds(std::vector<pollfd>* fds) const;
+  // Handles whatever the poll() result says is ready on our fds.
+  void Process(const std::vector<pollfd>& fds);
+  size_t clients() const { return clients_.size(); }
+
+ protected:
+  struct Client {
+    int fd = -1;
+    std::string in;
+    std::string out;
+    bool close_after_write = false;
+    std::chrono::steady_clock::time_point last_active;
+  };
+  explicit StreamServer(int listen_fd) : listen_fd_(listen_fd) {}
+  // Accept-time check; false closes the client (after queued output).
+  virtual bool Admit(Client& c) = 0;
+  // Consume complete requests from c.in, append replies to c.out.
+  virtual void OnInput(Client& c) = 0;
+
+ private:
+  void Accept();
+  bool ReadFrom(Client& c);   // false: drop
+  bool WriteTo(Client& c);    // false: drop
+  int listen_fd_;
+  std::vector<std::unique_ptr<Client>> clients_;
+};
+
+class ControlServer final : public StreamServer {
+ public:
+  using Handler = std::function<std::string(std::string_view line)>;
+  // Creates the parent directory (0755) if missing, replaces a stale
+  // socket file, binds, chmods 0600.
+  static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(
+      const std::string& path, Handler handler);
+  ~ControlServer() override;
+
+ private:
+  ControlServer(int fd, std::string path, Handler h)
+      : StreamServer(fd), path_(std::move(path)), handler_(std::move(h)) {}
+  bool Admit(Client& c) override;
+  void OnInput(Client& c) override;
+  std::string path_;
+  Handler handler_;
+};
+
+class MetricsServer final : public StreamServer {
+ public:
+  using Render = std::function<std::string()>;
+  // `listen` is "HOST:PORT" with an IPv4 host (e.g. 127.0.0.1:9848);
+  // port 0 picks a free port (see port()).
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Listen(
+      const std::string& listen, Render render);
+  uint16_t port() const { return port_; }
+
+ private:
+  MetricsServer(int fd, uint16_t port, Render r)
+      : StreamServer(fd), port_(port), render_(std::move(r)) {}
+  bool Admit(Client&) override { return true; }
+  void OnInput(Client& c) override;
+  uint16_t port_;
+  Render render_;
+};
+
+// Polls the servers' fds for up to timeout_ms and processes what is ready.
+void ServeFor(const std::vector<StreamServer*>& servers, int timeout_ms);
+
+}  // namespace tiervm::agent
+
+#endif  // TIERVM_HOST_AGENT_DAEMON_SERVERS_H_
