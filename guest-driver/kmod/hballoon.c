@@ -57,6 +57,7 @@
  * managed page counts are not adjusted.
  */
 
+#include <linux/bitmap.h>
 #include <linux/bits.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -72,9 +73,15 @@
 #include <linux/mutex.h>
 #include <linux/nodemask.h>
 #include <linux/oom.h>
+#include <linux/pgtable.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
 #include <linux/rwsem.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/slab.h>
+#include <linux/smp.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
@@ -85,6 +92,8 @@
 #include <linux/virtio_config.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
+
+#include <asm/tlbflush.h>
 
 #include <linux/virtio_hballoon.h>
 #include <linux/hballoon.h>
@@ -1129,6 +1138,392 @@ out_free:
 	return ret;
 }
 
+/*
+ * Accessed-bit scanner (HBALLOON_IOC_SCAN_YOUNG).
+ *
+ * Independent of the virtio device.  The page tables of the target mm are
+ * walked by hand under mmap_read_lock: walk_page_range() and the
+ * pte_offset_map_lock() helpers of 6.5+ are not exported to modules.  A PTE
+ * table is used the way __pte_offset_map_lock() does it: the PMD is read
+ * once, the table is looked up from that copy inside an RCU read section
+ * (6.5+ frees retracted tables of file mappings after a grace period,
+ * without the mmap lock), and the PMD is checked to be unchanged once the
+ * table's lock is held.  Anonymous tables cannot go away under the mmap
+ * read lock on any kernel.
+ *
+ * x86-64 only: accessed bits are cleared with test_and_clear_bit() on the
+ * entry, as ptep_test_and_clear_young() does (not exported either), and
+ * the TLBs are flushed with __flush_tlb_all() on every CPU (the ranged
+ * flushes are not exported).  The flush matters: a CPU that keeps the
+ * translation cached never sets the accessed bit again.
+ */
+#ifdef CONFIG_X86_64
+
+struct hballoon_scan_ctx {
+	struct mm_struct *mm;
+	bool clear;
+	/* Some accessed bit was cleared: TLBs must be flushed. */
+	bool cleared;
+	/* Bitmaps of the range part being scanned; bit 0 is @base. */
+	unsigned long *young;
+	unsigned long *huge;
+	unsigned long base;
+	struct hballoon_scan_range *range;
+};
+
+static void hballoon_scan_mark(struct hballoon_scan_ctx *ctx,
+			       unsigned long addr, unsigned long n,
+			       bool young, bool huge)
+{
+	unsigned long idx = (addr - ctx->base) >> PAGE_SHIFT;
+
+	ctx->range->present_pages += n;
+	if (huge) {
+		ctx->range->huge_pages += n;
+		bitmap_set(ctx->huge, idx, n);
+	}
+	if (young) {
+		ctx->range->young_pages += n;
+		bitmap_set(ctx->young, idx, n);
+	}
+}
+
+/* Returns the PMD entry for @addr, or NULL if an upper level is empty. */
+static pmd_t *hballoon_scan_pmd_entry(struct mm_struct *mm, unsigned long addr)
+{
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(READ_ONCE(*pgd)) || pgd_bad(READ_ONCE(*pgd)))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(READ_ONCE(*p4d)) || p4d_bad(READ_ONCE(*p4d)))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	/* pud_bad() is also true for a 1 GiB leaf: never anonymous THP. */
+	if (pud_none(READ_ONCE(*pud)) || pud_bad(READ_ONCE(*pud)))
+		return NULL;
+	return pmd_offset(pud, addr);
+}
+
+/*
+ * A PMD-mapped THP covering [@addr, @end).  Returns false if the PMD is no
+ * longer a present huge PMD (split meanwhile): scan it as a table.
+ */
+static bool hballoon_scan_huge(struct hballoon_scan_ctx *ctx, pmd_t *pmd,
+			       unsigned long addr, unsigned long end)
+{
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	spinlock_t *ptl;
+	pmd_t pmdval;
+	bool young;
+
+	ptl = pmd_lock(ctx->mm, pmd);
+	pmdval = READ_ONCE(*pmd);
+	if (!pmd_present(pmdval) || !pmd_trans_huge(pmdval)) {
+		spin_unlock(ptl);
+		/* Split into a table: scan that; gone or migrating: done. */
+		return !pmd_present(pmdval) || pmd_bad(pmdval);
+	}
+	young = pmd_young(pmdval);
+	if (young && ctx->clear) {
+		test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)pmd);
+		ctx->cleared = true;
+	}
+	spin_unlock(ptl);
+	hballoon_scan_mark(ctx, addr, (end - addr) >> PAGE_SHIFT, young, true);
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* The pages in [@addr, @end), all under one PMD. */
+static void hballoon_scan_pmd(struct hballoon_scan_ctx *ctx, pmd_t *pmd,
+			      unsigned long addr, unsigned long end)
+{
+	pte_t *pte, ptent;
+	spinlock_t *ptl;
+	pmd_t pmdval;
+	int tries = 2;
+
+again:
+	pmdval = READ_ONCE(*pmd);
+	if (pmd_none(pmdval))
+		return;
+#ifdef CONFIG_TRANSPARENT_HUGEPAGE
+	if (pmd_trans_huge(pmdval) || pmd_devmap(pmdval)) {
+		if (pmd_devmap(pmdval) ||
+		    hballoon_scan_huge(ctx, pmd, addr, end))
+			return;
+		if (--tries)
+			goto again;
+		return;
+	}
+#endif
+	/* Migration entries and bad entries: nothing present to test. */
+	if (!pmd_present(pmdval) || pmd_bad(pmdval))
+		return;
+
+	rcu_read_lock();
+	ptl = pte_lockptr(ctx->mm, &pmdval);
+	spin_lock(ptl);
+	if (!pmd_same(pmdval, READ_ONCE(*pmd))) {
+		spin_unlock(ptl);
+		rcu_read_unlock();
+		if (--tries)
+			goto again;
+		return;
+	}
+	pte = pte_offset_kernel(&pmdval, addr);
+	for (; addr < end; pte++, addr += PAGE_SIZE) {
+		ptent = ptep_get(pte);
+		if (!pte_present(ptent))
+			continue;
+		if (pte_young(ptent) && ctx->clear) {
+			test_and_clear_bit(_PAGE_BIT_ACCESSED,
+					   (unsigned long *)&pte->pte);
+			ctx->cleared = true;
+		}
+		hballoon_scan_mark(ctx, addr, 1, pte_young(ptent), false);
+	}
+	spin_unlock(ptl);
+	rcu_read_unlock();
+}
+
+/* [@addr, @end) of the current range part.  Holds the mmap read lock. */
+static void hballoon_scan_part(struct hballoon_scan_ctx *ctx,
+			       unsigned long addr, unsigned long end)
+{
+	struct vm_area_struct *vma;
+	unsigned long vend, next;
+	pmd_t *pmd;
+
+	while (addr < end) {
+		vma = find_vma(ctx->mm, addr);
+		if (!vma || vma->vm_start >= end)
+			return;
+		addr = max(addr, vma->vm_start);
+		vend = min(end, vma->vm_end);
+		if (vma->vm_flags & (VM_IO | VM_PFNMAP | VM_HUGETLB)) {
+			addr = vend;
+			continue;
+		}
+		for (; addr < vend; addr = next) {
+			next = pmd_addr_end(addr, vend);
+			pmd = hballoon_scan_pmd_entry(ctx->mm, addr);
+			if (pmd)
+				hballoon_scan_pmd(ctx, pmd, addr, next);
+			cond_resched();
+		}
+	}
+}
+
+static void hballoon_flush_tlb_local(void *unused)
+{
+	__flush_tlb_all();
+}
+
+/* Bitmap words of a part of @pages pages. */
+static unsigned long hballoon_scan_words(unsigned long pages)
+{
+	return DIV_ROUND_UP(pages, HBALLOON_SCAN_CHUNK_PAGES);
+}
+
+static int hballoon_scan_check(const struct hballoon_scan *scan,
+			       const struct hballoon_scan_range *ranges)
+{
+	u64 prev_end = 0;
+	unsigned int i;
+
+	for (i = 0; i < scan->num_ranges; i++) {
+		const struct hballoon_scan_range *r = &ranges[i];
+
+		if (r->reserved || !r->len || !PAGE_ALIGNED(r->start) ||
+		    !PAGE_ALIGNED(r->len) || r->start + r->len < r->start ||
+		    r->start < prev_end)
+			return -EINVAL;
+		prev_end = r->start + r->len;
+	}
+	return 0;
+}
+
+static struct mm_struct *hballoon_scan_get_mm(pid_t nr)
+{
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+
+	pid = find_get_pid(nr);
+	if (!pid)
+		return NULL;
+	task = get_pid_task(pid, PIDTYPE_PID);
+	put_pid(pid);
+	if (!task)
+		return NULL;
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	return mm;
+}
+
+static long hballoon_ioc_scan_young(void __user *uarg)
+{
+	struct hballoon_scan_ctx ctx = { };
+	struct hballoon_scan_range *ranges;
+	struct hballoon_scan scan;
+	unsigned long *young = NULL, *huge = NULL;
+	unsigned long budget, pages, part, words, total_words = 0;
+	unsigned long parts[HBALLOON_SCAN_MAX_RANGES];
+	unsigned int i, n;
+	long ret;
+
+	if (copy_from_user(&scan, uarg, sizeof(scan)))
+		return -EFAULT;
+	if ((scan.flags & ~HBALLOON_SCAN_F_NO_CLEAR) || scan.reserved ||
+	    !scan.num_ranges || scan.num_ranges > HBALLOON_SCAN_MAX_RANGES ||
+	    scan.max_pages % HBALLOON_SCAN_CHUNK_PAGES ||
+	    scan.max_pages > HBALLOON_SCAN_MAX_PAGES || scan.pid <= 0)
+		return -EINVAL;
+	ranges = memdup_user(u64_to_user_ptr(scan.ranges_ptr),
+			     scan.num_ranges * sizeof(*ranges));
+	if (IS_ERR(ranges))
+		return PTR_ERR(ranges);
+	ret = hballoon_scan_check(&scan, ranges);
+	if (ret)
+		goto out_free;
+
+	/*
+	 * Plan the parts: whole ranges while the budget lasts, then a prefix
+	 * of the next one cut at a multiple of 64 pages.
+	 */
+	budget = scan.max_pages ? scan.max_pages : HBALLOON_SCAN_MAX_PAGES;
+	for (n = 0; n < scan.num_ranges; n++) {
+		ranges[n].present_pages = 0;
+		ranges[n].young_pages = 0;
+		ranges[n].huge_pages = 0;
+	}
+	for (n = 0; n < scan.num_ranges && budget; n++) {
+		pages = ranges[n].len >> PAGE_SHIFT;
+		part = pages <= budget ? pages :
+			rounddown(budget, HBALLOON_SCAN_CHUNK_PAGES);
+		if (!part)
+			break;
+		parts[n] = part;
+		budget -= part;
+		total_words += hballoon_scan_words(part);
+		if (part < pages) {
+			n++;
+			break;
+		}
+	}
+	/* Ranges [0, n) get scanned, the last one maybe in part. */
+
+	/* Fail on a bad bitmap pointer before any accessed bit is touched. */
+	for (i = 0; i < n; i++) {
+		words = hballoon_scan_words(parts[i]);
+		if ((ranges[i].bitmap_ptr &&
+		     clear_user(u64_to_user_ptr(ranges[i].bitmap_ptr),
+				words * sizeof(u64))) ||
+		    (ranges[i].huge_ptr &&
+		     clear_user(u64_to_user_ptr(ranges[i].huge_ptr),
+				words * sizeof(u64)))) {
+			ret = -EFAULT;
+			goto out_free;
+		}
+	}
+
+	young = kvcalloc(total_words, sizeof(*young), GFP_KERNEL);
+	huge = kvcalloc(total_words, sizeof(*huge), GFP_KERNEL);
+	if (!young || !huge) {
+		ret = -ENOMEM;
+		goto out_bitmaps;
+	}
+
+	ctx.mm = hballoon_scan_get_mm(scan.pid);
+	if (!ctx.mm) {
+		ret = -ESRCH;
+		goto out_bitmaps;
+	}
+	if (ranges[scan.num_ranges - 1].start +
+	    ranges[scan.num_ranges - 1].len > ctx.mm->task_size) {
+		ret = -EINVAL;
+		goto out_mm;
+	}
+	ctx.clear = !(scan.flags & HBALLOON_SCAN_F_NO_CLEAR);
+
+	if (mmap_read_lock_killable(ctx.mm)) {
+		ret = -EINTR;
+		goto out_mm;
+	}
+	ctx.young = young;
+	ctx.huge = huge;
+	for (i = 0; i < n; i++) {
+		ctx.base = ranges[i].start;
+		ctx.range = &ranges[i];
+		hballoon_scan_part(&ctx, ctx.base,
+				   ctx.base + (parts[i] << PAGE_SHIFT));
+		words = hballoon_scan_words(parts[i]);
+		ctx.young += words;
+		ctx.huge += words;
+	}
+	mmap_read_unlock(ctx.mm);
+	if (ctx.cleared)
+		on_each_cpu(hballoon_flush_tlb_local, NULL, 1);
+
+	scan.scanned_pages = 0;
+	scan.ranges_done = 0;
+	scan.next_addr = 0;
+	for (i = 0; i < n; i++) {
+		scan.scanned_pages += parts[i];
+		if (parts[i] == ranges[i].len >> PAGE_SHIFT)
+			scan.ranges_done++;
+		else
+			scan.next_addr = ranges[i].start +
+					 (parts[i] << PAGE_SHIFT);
+	}
+	if (scan.ranges_done < scan.num_ranges && !scan.next_addr)
+		scan.next_addr = ranges[scan.ranges_done].start;
+
+	/* The bits are gone from the page tables: report what we can. */
+	ret = 0;
+	words = 0;
+	for (i = 0; i < n; i++) {
+		unsigned long w = hballoon_scan_words(parts[i]);
+
+		if ((ranges[i].bitmap_ptr &&
+		     copy_to_user(u64_to_user_ptr(ranges[i].bitmap_ptr),
+				  young + words, w * sizeof(u64))) ||
+		    (ranges[i].huge_ptr &&
+		     copy_to_user(u64_to_user_ptr(ranges[i].huge_ptr),
+				  huge + words, w * sizeof(u64))))
+			ret = -EFAULT;
+		words += w;
+	}
+	if (copy_to_user(u64_to_user_ptr(scan.ranges_ptr), ranges,
+			 scan.num_ranges * sizeof(*ranges)) ||
+	    copy_to_user(uarg, &scan, sizeof(scan)))
+		ret = -EFAULT;
+out_mm:
+	mmput(ctx.mm);
+out_bitmaps:
+	kvfree(huge);
+	kvfree(young);
+out_free:
+	kfree(ranges);
+	return ret;
+}
+
+#else /* !CONFIG_X86_64 */
+
+static long hballoon_ioc_scan_young(void __user *uarg)
+{
+	return -EOPNOTSUPP;
+}
+
+#endif /* CONFIG_X86_64 */
+
 #ifdef HBALLOON_DEBUG
 static struct mutex *hballoon_vq_mutex(struct hballoon *hb, unsigned int q)
 {
@@ -1204,6 +1599,9 @@ static long hballoon_ioctl(struct file *file, unsigned int cmd,
 		break;
 	case HBALLOON_IOC_SUBMIT_STATS:
 		ret = hballoon_ioc_submit_stats(hb, uarg);
+		break;
+	case HBALLOON_IOC_SCAN_YOUNG:
+		ret = hballoon_ioc_scan_young(uarg);
 		break;
 #ifdef HBALLOON_DEBUG
 	case HBALLOON_IOC_DEBUG_RAW_REQ:
@@ -1435,6 +1833,14 @@ static void hballoon_build_checks(void)
 		     HBALLOON_NODE_INFO_SIZE);
 	BUILD_BUG_ON(sizeof(struct hballoon_info) != HBALLOON_INFO_SIZE);
 	BUILD_BUG_ON(sizeof(struct hballoon_raw_req) != HBALLOON_RAW_REQ_SIZE);
+	BUILD_BUG_ON(sizeof(struct hballoon_scan_range) !=
+		     HBALLOON_SCAN_RANGE_SIZE);
+	BUILD_BUG_ON(sizeof(struct hballoon_scan) != HBALLOON_SCAN_SIZE);
+	BUILD_BUG_ON(HBALLOON_SCAN_MAX_PAGES % HBALLOON_SCAN_CHUNK_PAGES);
+	/* Bitmaps are arrays of __u64 words, built as unsigned longs. */
+	BUILD_BUG_ON(IS_ENABLED(CONFIG_X86_64) &&
+		     (BITS_PER_LONG != HBALLOON_SCAN_CHUNK_PAGES ||
+		      PAGE_SIZE != 4096));
 	BUILD_BUG_ON(sizeof(((struct hballoon_raw_req *)0)->resp) !=
 		     VIRTIO_HBALLOON_RESP_SIZE);
 	BUILD_BUG_ON(HBALLOON_MAX_NODES != VIRTIO_HBALLOON_MAX_NODES);
