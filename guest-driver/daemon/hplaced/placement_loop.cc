@@ -165,7 +165,14 @@ void PlacementLoop::RefreshProcesses(int64_t now_ns) {
     absl::StatusOr<std::vector<Vma>> vmas = deps_.system->PlaceableVmas(p.pid, place);
     if (!vmas.ok()) {
       // NotFound: it exited between listing and reading; nothing to say.
-      if (!absl::IsNotFound(vmas.status())) Error(vmas.status());
+      // PermissionDenied: not ours to place (a container's root without
+      // CAP_SYS_PTRACE); counted, logged at debug level only.
+      if (absl::IsPermissionDenied(vmas.status())) {
+        ++counters_.unreadable_processes;
+        spdlog::debug("{}", vmas.status().ToString());
+      } else if (!absl::IsNotFound(vmas.status())) {
+        Error(vmas.status());
+      }
       continue;
     }
     if (vmas->empty()) continue;
@@ -360,7 +367,6 @@ absl::Status PlacementLoop::Tick() {
     start_ns_ = now;
     last_tick_ns_ = now - tick_ns;
     last_telemetry_ns_ = now - config_.telemetry_interval_ms * 1'000'000;
-    budget_.Update(0, 0);  // starts the first window
     RefreshProcesses(now);
   } else if (now - last_maps_ns_ >= config_.maps_refresh_ms * 1'000'000) {
     RefreshProcesses(now);
@@ -393,7 +399,10 @@ absl::Status PlacementLoop::Tick() {
 
   const uint64_t scanned =
       deps_.source_control != nullptr ? deps_.source_control->TakePagesScanned() : 0;
-  counters_.budget = budget_.Update(window_samples_, scanned);
+  // The first window starts after the first tick: start-up work (every
+  // process's maps, the first full locate) is not what the controller
+  // should throttle sampling for.
+  counters_.budget = budget_.Update(counters_.ticks == 1 ? 0 : window_samples_, scanned);
   window_samples_ = 0;
   if (deps_.source_control != nullptr) {
     deps_.source_control->SetRates(budget_.sample_period(), budget_.scan_pages_per_s());
@@ -428,6 +437,7 @@ std::string PlacementLoop::StatusJson() const {
   j["telemetry_sent"] = c.telemetry_sent;
   j["telemetry_failed"] = c.telemetry_failed;
   j["errors"] = c.errors;
+  j["unreadable_processes"] = c.unreadable_processes;
   j["last_error"] = c.last_error;
   j["processes"] = c.processes;
   j["ranges"] = c.ranges;

@@ -72,6 +72,7 @@ struct LoopCounters {
   uint64_t telemetry_sent = 0;
   uint64_t telemetry_failed = 0;
   uint64_t errors = 0;  // non-fatal errors (a process's maps, meminfo, ...)
+  uint64_t unreadable_processes = 0;  // maps not readable (EACCES), cumulative
   std::string last_error;
   // Latest tick (not cumulative).
   size_t processes = 0;
