@@ -1,0 +1,272 @@
+// AbitSampleSource against FakeHballoonDev and a FakeClock: samples from
+// young pages, clearing, round-robin with a bounded revisit period, the scan
+// rate, THP samples, exited processes, short output spans, errors.
+#include "daemon/adapters/abit_source.h"
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "daemon/adapters/fake_hballoon_dev.h"
+#include "gtest/gtest.h"
+#include "placement/clock.h"
+
+namespace tiervm::adapters {
+namespace {
+
+using placement::Sample;
+using placement::Vma;
+
+constexpr uint64_t kPg = 4096;
+constexpr uint64_t kHuge = 2ull << 20;
+
+std::unique_ptr<AbitSampleSource> Make(FakeHballoonDev* dev, placement::FakeClock* clock,
+                                       AbitSourceOptions o = {}) {
+  auto s = AbitSampleSource::Create(dev, clock, o);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return std::move(*s);
+}
+
+std::vector<Sample> ReadAll(AbitSampleSource& src, size_t chunk = 4096) {
+  std::vector<Sample> out, buf(chunk);
+  for (;;) {
+    auto n = src.Read(absl::MakeSpan(buf));
+    EXPECT_TRUE(n.ok()) << n.status();
+    if (!n.ok() || *n == 0) break;
+    out.insert(out.end(), buf.begin(), buf.begin() + static_cast<long>(*n));
+    if (*n < chunk) break;
+  }
+  return out;
+}
+
+TEST(AbitSource, OptionsAndTargetsValidated) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  EXPECT_FALSE(AbitSampleSource::Create(nullptr, &clock, {}).ok());
+  AbitSourceOptions o;
+  o.max_pages_per_read = 100;
+  EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
+  o.max_pages_per_read = 64;
+  o.scan_rate_pages_per_s = -1;
+  EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
+
+  auto src = Make(&dev, &clock);
+  EXPECT_TRUE(absl::IsInvalidArgument(src->SetTargets(1, {{0x1001, 0x3000}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(src->SetTargets(1, {{0x3000, 0x3000}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(src->SetTargets(1, {{0x1000, 0x5000}, {0x4000, 0x8000}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(src->SetTargets(0, {{0x1000, 0x2000}})));
+  EXPECT_TRUE(absl::IsInvalidArgument(src->SetTargets(1, {{0x1000, 1ull << 58}})));
+  // Unsorted and adjacent: sorted and joined.
+  ASSERT_TRUE(src->SetTargets(1, {{0x5000, 0x8000}, {0x1000, 0x5000}, {0x10000, 0x11000}}).ok());
+  EXPECT_EQ(src->TargetPages(), 8u);
+  ASSERT_TRUE(src->SetTargets(1, {}).ok());
+  EXPECT_EQ(src->TargetPages(), 0u);
+}
+
+TEST(AbitSource, YoungPagesBecomeSamplesOnce) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  clock.Advance(5'000'000, 0);
+  const uint64_t base = 0x7f0000000000;
+  dev.Map(42, base, 1000 * kPg);
+  auto src = Make(&dev, &clock);
+  ASSERT_TRUE(src->SetTargets(42, {{base, base + 1000 * kPg}}).ok());
+  std::set<uint64_t> hot = {base, base + 17 * kPg, base + 999 * kPg};
+  for (uint64_t a : hot) dev.Touch(42, a + 123);
+  std::vector<Sample> got = ReadAll(*src);
+  ASSERT_EQ(got.size(), 3u);
+  for (const Sample& s : got) {
+    EXPECT_EQ(s.pid, 42);
+    EXPECT_TRUE(hot.contains(s.vaddr)) << std::hex << s.vaddr;
+    EXPECT_EQ(s.weight, 1u);
+    EXPECT_EQ(s.kind, placement::AccessKind::kLoad);
+    EXPECT_EQ(s.time_ns, 5'000'000);
+  }
+  EXPECT_TRUE(ReadAll(*src).empty()) << "bits were cleared";
+  EXPECT_EQ(src->stats().young_pages, 3u);
+  EXPECT_EQ(src->stats().present_pages, 2000u);  // two scans
+  EXPECT_FALSE(src->Exhausted());
+}
+
+TEST(AbitSource, NoClearKeepsBits) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  dev.Map(1, 0x100000, 64 * kPg);
+  dev.Touch(1, 0x100000);
+  AbitSourceOptions o;
+  o.no_clear = true;
+  auto src = Make(&dev, &clock, o);
+  ASSERT_TRUE(src->SetTargets(1, {{0x100000, 0x100000 + 64 * kPg}}).ok());
+  EXPECT_EQ(ReadAll(*src).size(), 1u);
+  EXPECT_EQ(ReadAll(*src).size(), 1u);
+}
+
+TEST(AbitSource, RoundRobinRevisitsEveryPageEachPass) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  AbitSourceOptions o;
+  o.max_pages_per_read = 256;
+  auto src = Make(&dev, &clock, o);
+  // Three processes, several areas each (more than 64 in one of them).
+  std::map<int, std::vector<Vma>> layout;
+  uint64_t total = 0;
+  for (int pid : {10, 20, 30}) {
+    const int areas = pid == 20 ? 80 : 3;
+    for (int i = 0; i < areas; ++i) {
+      const uint64_t start = 0x10000000ull * pid + static_cast<uint64_t>(i) * 0x100000;
+      const uint64_t pages = 7 + static_cast<uint64_t>(i % 5) * 13;
+      layout[pid].push_back({start, start + pages * kPg});
+      dev.Map(pid, start, pages * kPg);
+      total += pages;
+    }
+    ASSERT_TRUE(src->SetTargets(pid, layout[pid]).ok());
+  }
+  EXPECT_EQ(src->TargetPages(), total);
+  const uint64_t reads_per_pass = (total + 255) / 256;
+  for (int pass = 0; pass < 3; ++pass) {
+    // Touch every page; within one pass each must be reported exactly once.
+    for (auto& [pid, vmas] : layout) {
+      for (const Vma& v : vmas) {
+        for (uint64_t a = v.start; a < v.end; a += kPg) dev.Touch(pid, a);
+      }
+    }
+    std::map<std::pair<int, uint64_t>, int> seen;
+    for (uint64_t r = 0; r < reads_per_pass; ++r) {
+      for (const Sample& s : ReadAll(*src)) ++seen[{s.pid, s.vaddr}];
+    }
+    EXPECT_EQ(seen.size(), total) << "pass " << pass;
+    for (auto& [k, n] : seen) EXPECT_EQ(n, 1);
+  }
+  EXPECT_GE(src->stats().passes, 2u);
+}
+
+TEST(AbitSource, ScanRateBoundsPagesPerSecond) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  dev.Map(5, 0x1000000, 100000 * kPg);
+  AbitSourceOptions o;
+  o.max_pages_per_read = 64 * 1024;
+  o.scan_rate_pages_per_s = 1000;
+  auto src = Make(&dev, &clock, o);
+  ASSERT_TRUE(src->SetTargets(5, {{0x1000000, 0x1000000 + 100000 * kPg}}).ok());
+  ReadAll(*src);  // starts the clock
+  EXPECT_EQ(dev.scanned_pages(), 0u);
+  for (int i = 0; i < 10; ++i) {
+    clock.Advance(250'000'000, 0);  // 0.25 s -> 250 pages
+    ReadAll(*src);
+  }
+  EXPECT_EQ(dev.scanned_pages(), 2500u);
+  src->SetScanRate(4000);
+  clock.Advance(1'000'000'000, 0);
+  ReadAll(*src);
+  EXPECT_EQ(dev.scanned_pages(), 6500u);
+  // A long pause does not burst beyond one read's maximum.
+  clock.Advance(1'000'000'000'000, 0);
+  ReadAll(*src);
+  EXPECT_EQ(dev.scanned_pages(), 6500u + 64 * 1024);
+}
+
+TEST(AbitSource, YoungThpIsEightEvenSamples) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  const uint64_t h = 0x40000000;
+  dev.MapHuge(3, h);
+  dev.MapHuge(3, h + kHuge);
+  dev.Touch(3, h + 100);
+  auto src = Make(&dev, &clock);
+  ASSERT_TRUE(src->SetTargets(3, {{h, h + 2 * kHuge}}).ok());
+  std::vector<Sample> got = ReadAll(*src);
+  ASSERT_EQ(got.size(), 8u);
+  uint64_t weight = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].vaddr, h + i * (kHuge / 8));
+    EXPECT_EQ(got[i].weight, 64u);
+    weight += got[i].weight;
+  }
+  EXPECT_EQ(weight, 512u);
+  EXPECT_EQ(src->stats().young_huge_pages, 512u);
+  // A target covering only the upper 1 MiB of a THP: 4 samples, 256 pages.
+  dev.Touch(3, h + kHuge);
+  ASSERT_TRUE(src->SetTargets(3, {{h + kHuge + kHuge / 2, h + 2 * kHuge}}).ok());
+  got = ReadAll(*src);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].vaddr, h + kHuge + kHuge / 2);
+  weight = 0;
+  for (const Sample& s : got) weight += s.weight;
+  EXPECT_EQ(weight, 256u);
+}
+
+TEST(AbitSource, ShortOutputLosesNothing) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  dev.Map(8, 0x200000, 500 * kPg);
+  for (uint64_t i = 0; i < 500; ++i) dev.Touch(8, 0x200000 + i * kPg);
+  auto src = Make(&dev, &clock);
+  ASSERT_TRUE(src->SetTargets(8, {{0x200000, 0x200000 + 500 * kPg}}).ok());
+  std::set<uint64_t> seen;
+  std::vector<Sample> buf(7);
+  size_t delivered = 0;
+  while (delivered < 500) {
+    auto n = src->Read(absl::MakeSpan(buf));
+    ASSERT_TRUE(n.ok());
+    ASSERT_GT(*n, 0u);
+    for (size_t k = 0; k < *n; ++k) seen.insert(buf[k].vaddr);
+    delivered += *n;
+  }
+  EXPECT_EQ(delivered, 500u);
+  EXPECT_EQ(seen.size(), 500u);
+  EXPECT_EQ(dev.scan_calls(), 1u) << "no new scan while samples are pending";
+}
+
+TEST(AbitSource, ExitedProcessIsDroppedOthersContinue) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  dev.Map(1, 0x100000, 10 * kPg);
+  dev.Map(2, 0x100000, 10 * kPg);
+  dev.Touch(2, 0x100000);
+  auto src = Make(&dev, &clock);
+  ASSERT_TRUE(src->SetTargets(1, {{0x100000, 0x100000 + 10 * kPg}}).ok());
+  ASSERT_TRUE(src->SetTargets(2, {{0x100000, 0x100000 + 10 * kPg}}).ok());
+  dev.Exit(1);
+  std::vector<Sample> got = ReadAll(*src);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].pid, 2);
+  EXPECT_EQ(src->TakeExitedPids(), std::vector<placement::Pid>{1});
+  EXPECT_TRUE(src->TakeExitedPids().empty());
+  EXPECT_EQ(src->TargetPages(), 10u);
+  EXPECT_EQ(src->stats().exited, 1u);
+}
+
+TEST(AbitSource, InterruptedThenBroken) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  dev.Map(1, 0x100000, 10 * kPg);
+  dev.Touch(1, 0x100000);
+  auto src = Make(&dev, &clock);
+  ASSERT_TRUE(src->SetTargets(1, {{0x100000, 0x100000 + 10 * kPg}}).ok());
+  dev.inject_errors.push_back(absl::AbortedError("EINTR"));
+  std::vector<Sample> buf(16);
+  auto n = src->Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0u);
+  n = src->Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1u);
+  dev.inject_errors.push_back(absl::UnimplementedError("ENOTTY"));
+  EXPECT_TRUE(absl::IsUnimplemented(src->Read(absl::MakeSpan(buf)).status()));
+  EXPECT_TRUE(absl::IsUnimplemented(src->Read(absl::MakeSpan(buf)).status())) << "stays broken";
+}
+
+TEST(AbitSource, EmptyTargetsYieldNothing) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  auto src = Make(&dev, &clock);
+  std::vector<Sample> buf(4);
+  auto n = src->Read(absl::MakeSpan(buf));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0u);
+  EXPECT_EQ(dev.scan_calls(), 0u);
+}
+
+}  // namespace
+}  // namespace tiervm::adapters
