@@ -1,0 +1,283 @@
+// tiervm-sim: runs our placement library and the baseline models over
+// TVMTRACE v1 traces and writes results/sim_<trace>.{json,csv,png}.
+// Usage: benchmarks/README.md ("Tier simulator"), or tiervm-sim --help.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "placement/replay_trace.h"
+#include "sim/models.h"
+#include "sim/ours.h"
+#include "sim/report.h"
+#include "sim/sim.h"
+
+namespace {
+
+using namespace tiervm::sim;
+
+constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [options]
+  --results-dir=DIR        output directory (default $TIERVM_RESULTS_DIR or ./results)
+  --fmem-pct=P             FMEM capacity, % of the trace's touched pages (default 25)
+  --fmem-mib=M             FMEM capacity in MiB (overrides --fmem-pct)
+  --thp                    2 MiB pages instead of 4 KiB
+  --fmem-ns=N --smem-ns=N  tier latencies (default 100 / 300)
+  --epoch-accesses=N       oracle epoch (default 8388608)
+  --window-accesses=N      metrics window (default epoch / 8)
+  --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
+  tiervm (ours): --tick-ms=500 --epoch-ticks=1 --headroom-pct=1 --rate-mib=256
+                 --budget-pct=1 --min-sample-period=1009 --no-budget --sample-period=4093
+                 --min-range-kib=2048 --decay=0.5
+  --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
+  --no-plot                skip gnuplot
+  --max-trace-mib=M        refuse larger trace files (default 2048)
+)";
+
+struct Flags {
+  std::vector<std::string> traces;
+  std::map<std::string, std::string> kv;
+  bool has(const std::string& k) const { return kv.count(k) != 0; }
+};
+
+bool GetDouble(const Flags& f, const std::string& k, double* out) {
+  auto it = f.kv.find(k);
+  if (it == f.kv.end()) return true;
+  if (!absl::SimpleAtod(it->second, out)) {
+    std::fprintf(stderr, "tiervm-sim: --%s: not a number: %s\n", k.c_str(), it->second.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool GetU64(const Flags& f, const std::string& k, uint64_t* out) {
+  auto it = f.kv.find(k);
+  if (it == f.kv.end()) return true;
+  if (!absl::SimpleAtoi(it->second, out)) {
+    std::fprintf(stderr, "tiervm-sim: --%s: not a non-negative integer: %s\n", k.c_str(), it->second.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string BaseName(const std::string& path) {
+  std::string b = path.substr(path.find_last_of('/') + 1);
+  const size_t dot = b.find('.');
+  return dot == std::string::npos ? b : b.substr(0, dot);
+}
+
+int Fail(const absl::Status& st) {
+  std::fprintf(stderr, "tiervm-sim: %s\n", st.ToString().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  static const char* kKnown[] = {"results-dir", "fmem-pct", "fmem-mib", "thp", "fmem-ns", "smem-ns",
+                                 "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
+                                 "headroom-pct", "rate-mib", "budget-pct", "min-sample-period", "no-budget",
+                                 "sample-period", "min-range-kib", "decay", "require", "no-plot",
+                                 "max-trace-mib"};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a.rfind("--", 0) != 0) {
+      std::fprintf(stderr, "tiervm-sim: unexpected argument %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+    a = a.substr(2);
+    const size_t eq = a.find('=');
+    const std::string k = a.substr(0, eq);
+    const std::string v = eq == std::string::npos ? "" : a.substr(eq + 1);
+    if (k == "trace") {
+      f.traces.push_back(v);
+      continue;
+    }
+    bool known = false;
+    for (const char* n : kKnown) known |= k == n;
+    if (!known) {
+      std::fprintf(stderr, "tiervm-sim: unknown flag --%s\n%s", k.c_str(), kUsage);
+      return 2;
+    }
+    f.kv[k] = v;
+  }
+  if (f.traces.empty()) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string dir = f.has("results-dir") ? f.kv["results-dir"] : "";
+  if (dir.empty()) dir = std::getenv("TIERVM_RESULTS_DIR") ? std::getenv("TIERVM_RESULTS_DIR") : "results";
+  std::system(("mkdir -p '" + dir + "'").c_str());
+
+  double fmem_pct = 25, fmem_mib = 0, tick_ms = 500, headroom_pct = 1, rate_mib = 256, budget_pct = 1,
+         decay = 0.5;
+  uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
+           min_range_kib = 2048, max_trace_mib = 2048;
+  LatencyModel lat;
+  if (!GetDouble(f, "fmem-pct", &fmem_pct) || !GetDouble(f, "fmem-mib", &fmem_mib) ||
+      !GetDouble(f, "fmem-ns", &lat.fmem_ns) || !GetDouble(f, "smem-ns", &lat.smem_ns) ||
+      !GetDouble(f, "tick-ms", &tick_ms) || !GetDouble(f, "headroom-pct", &headroom_pct) ||
+      !GetDouble(f, "rate-mib", &rate_mib) || !GetDouble(f, "budget-pct", &budget_pct) ||
+      !GetDouble(f, "decay", &decay) || !GetU64(f, "epoch-accesses", &epoch_acc) ||
+      !GetU64(f, "window-accesses", &window_acc) || !GetU64(f, "epoch-ticks", &epoch_ticks) ||
+      !GetU64(f, "min-sample-period", &min_period) || !GetU64(f, "sample-period", &period) ||
+      !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib)) {
+    return 2;
+  }
+  if (!(fmem_pct > 0 && fmem_pct <= 100) || epoch_acc == 0 || !(tick_ms > 0) || epoch_ticks == 0 ||
+      epoch_ticks > 1000000) {
+    std::fprintf(stderr, "tiervm-sim: need 0 < fmem-pct <= 100, epoch-accesses > 0, tick-ms > 0, epoch-ticks >= 1\n");
+    return 2;
+  }
+  if (window_acc == 0) window_acc = std::max<uint64_t>(1, epoch_acc / 8);
+  std::vector<std::string> policies = {"tiervm", "oracle", "first_touch", "numab2_tpp", "memtis", "damon"};
+  if (f.has("policies")) {
+    policies = absl::StrSplit(f.kv["policies"], ',', absl::SkipEmpty());
+    for (const auto& p : policies) {
+      if (p != "tiervm" && p != "oracle" && p != "first_touch" && p != "numab2_tpp" && p != "memtis" &&
+          p != "damon") {
+        std::fprintf(stderr, "tiervm-sim: unknown policy %s\n", p.c_str());
+        return 2;
+      }
+    }
+  }
+  std::string require_trace;
+  double require_frac = 0;
+  if (f.has("require")) {
+    const std::string r = f.kv["require"];
+    const size_t c = r.rfind(':');
+    if (c == std::string::npos || !absl::SimpleAtod(r.substr(c + 1), &require_frac)) {
+      std::fprintf(stderr, "tiervm-sim: --require wants TRACE:FRACTION\n");
+      return 2;
+    }
+    require_trace = r.substr(0, c);
+  }
+  const bool plot = !f.has("no-plot");
+  const uint64_t page_bytes = f.has("thp") ? tiervm::placement::kHugePageBytes : tiervm::placement::kBasePageBytes;
+
+  OursConfig oc;
+  oc.tick_ns = static_cast<int64_t>(tick_ms * 1e6);
+  oc.epoch_ticks = static_cast<int>(epoch_ticks);
+  oc.headroom_frac = headroom_pct / 100;
+  oc.rate_limit_mib_per_s = rate_mib;
+  oc.budget_on = !f.has("no-budget");
+  oc.fixed_sample_period = period;
+  oc.budget.budget_pct = budget_pct;
+  oc.budget.min_sample_period = min_period;
+  oc.budget.sample_cost_ns = lat.pebs_sample_ns;
+  if (oc.budget.initial_sample_period < min_period) oc.budget.initial_sample_period = min_period;
+  oc.tracker.min_range_bytes = min_range_kib * 1024;
+  oc.tracker.decay_factor = decay;
+  if (page_bytes == tiervm::placement::kHugePageBytes && oc.tracker.min_range_bytes < page_bytes) {
+    oc.tracker.min_range_bytes = page_bytes;
+  }
+  const nlohmann::json run_config = {
+      {"tick_ms", tick_ms},           {"epoch_ticks", epoch_ticks},
+      {"headroom_pct", headroom_pct}, {"rate_limit_mib_per_s", rate_mib},
+      {"budget_on", oc.budget_on},    {"budget_pct", budget_pct},
+      {"min_sample_period", min_period}, {"fixed_sample_period", period},
+      {"jitter_frac", oc.jitter_frac}, {"min_range_bytes", oc.tracker.min_range_bytes},
+      {"max_ranges", oc.tracker.max_ranges}, {"decay_factor", decay}};
+
+  int rc = 0;
+  std::vector<nlohmann::json> summaries;
+  for (const std::string& path : f.traces) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Fail(absl::NotFoundError("cannot open trace " + path));
+    in.seekg(0, std::ios::end);
+    const auto size = static_cast<uint64_t>(in.tellg());
+    if (size > (max_trace_mib << 20)) {
+      return Fail(absl::ResourceExhaustedError(path + ": larger than --max-trace-mib"));
+    }
+    in.seekg(0);
+    std::string bytes(size, '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(size));
+    if (!in) return Fail(absl::DataLossError("short read of " + path));
+    absl::StatusOr<std::vector<Sample>> recs = tiervm::placement::DecodeTrace(bytes);
+    if (!recs.ok()) return Fail(absl::Status(recs.status().code(), path + ": " + std::string(recs.status().message())));
+    std::string().swap(bytes);
+    absl::StatusOr<SimTrace> trace = SimTrace::Build(BaseName(path), *std::move(recs), page_bytes);
+    if (!trace.ok()) return Fail(trace.status());
+    SimConfig cfg;
+    cfg.latency = lat;
+    cfg.window_accesses = window_acc;
+    cfg.fmem_capacity_pages =
+        fmem_mib > 0 ? static_cast<uint64_t>(fmem_mib * 1048576.0 / static_cast<double>(page_bytes))
+                     : static_cast<uint64_t>(fmem_pct / 100.0 * trace->touched_pages);
+    if (cfg.fmem_capacity_pages == 0) cfg.fmem_capacity_pages = 1;
+    TraceReport rep;
+    rep.trace = &*trace;
+    rep.config = cfg;
+    rep.epoch_accesses = epoch_acc;
+    rep.run_config = run_config;
+    // The oracle runs first: its epoch sets give the phase changes.
+    std::vector<std::string> order = policies;
+    std::stable_partition(order.begin(), order.end(), [](const std::string& p) { return p == "oracle"; });
+    for (const std::string& name : order) {
+      std::unique_ptr<Policy> pol;
+      OraclePolicy* oracle = nullptr;
+      if (name == "tiervm") pol = std::make_unique<OursPolicy>(oc);
+      if (name == "oracle") {
+        auto o = std::make_unique<OraclePolicy>(epoch_acc);
+        oracle = o.get();
+        pol = std::move(o);
+      }
+      if (name == "first_touch") pol = std::make_unique<FirstTouchPolicy>();
+      if (name == "numab2_tpp") pol = std::make_unique<TppPolicy>(TppConfig{});
+      if (name == "memtis") pol = std::make_unique<MemtisPolicy>(MemtisConfig{});
+      if (name == "damon") pol = std::make_unique<DamonPolicy>(DamonConfig{});
+      Simulation sim(&*trace, cfg);
+      if (absl::Status st = sim.Run(*pol); !st.ok()) return Fail(st);
+      if (oracle != nullptr) {
+        rep.phase_changes = FindPhaseChanges(oracle->prev_set_hit_fraction(), oracle->epoch_first_access(),
+                                             oracle->epoch_accesses());
+      }
+      rep.runs.push_back({name, sim.metrics(), pol->Extra()});
+      std::fprintf(stderr, "%-14s %-12s hit %.4f  avg %.1f ns  migrated %llu\n", trace->name.c_str(),
+                   name.c_str(), sim.metrics().HitRatio(),
+                   sim.metrics().modelled_ns / static_cast<double>(sim.metrics().accesses),
+                   static_cast<unsigned long long>(sim.metrics().promotions + sim.metrics().demotions));
+    }
+    rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (absl::Status st = WriteTraceOutputs(rep, dir, plot); !st.ok()) return Fail(st);
+    nlohmann::json j = ToJson(rep);
+    if (trace->name == require_trace) {
+      double ours = -1, orc = -1;
+      for (const auto& p : j["policies"]) {
+        if (p["name"] == "tiervm") ours = p["fmem_hit_ratio"].get<double>();
+        if (p["name"] == "oracle") orc = p["fmem_hit_ratio"].get<double>();
+      }
+      if (ours < 0 || orc < 0 || ours < require_frac * orc) {
+        std::fprintf(stderr, "tiervm-sim: REQUIREMENT NOT MET on %s: tiervm %.4f < %.2f x oracle %.4f\n",
+                     trace->name.c_str(), ours, require_frac, orc);
+        rc = 3;
+      } else {
+        std::fprintf(stderr, "tiervm-sim: requirement met on %s: tiervm %.4f >= %.2f x oracle %.4f\n",
+                     trace->name.c_str(), ours, require_frac, orc);
+      }
+    }
+    summaries.push_back(std::move(j));
+  }
+  if (!require_trace.empty()) {
+    bool seen = false;
+    for (const auto& j : summaries) seen |= j["trace"] == require_trace;
+    if (!seen) {
+      std::fprintf(stderr, "tiervm-sim: --require names trace %s, which was not run\n", require_trace.c_str());
+      rc = 3;
+    }
+  }
+  if (absl::Status st = WriteSummary(summaries, dir, plot); !st.ok()) return Fail(st);
+  return rc;
+}

@@ -1,0 +1,83 @@
+// Simulator core: latency arithmetic, span building, accounting.
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sim/models.h"
+#include "sim/sim.h"
+
+namespace tiervm::sim {
+namespace {
+
+constexpr uint64_t kBase = 0x7f0000000000ull;
+
+Sample S(uint64_t vaddr, uint32_t weight = 1) {
+  Sample s;
+  s.pid = 7;
+  s.vaddr = vaddr;
+  s.weight = weight;
+  return s;
+}
+
+TEST(LatencyModel, MigrationCostArithmetic) {
+  LatencyModel m;
+  m.migrate_fixed_ns = 2000;
+  m.copy_gb_per_s_4k = 4.096;  // 4096 bytes in 1000 ns
+  m.copy_gb_per_s_2m = 2.097152;
+  EXPECT_DOUBLE_EQ(m.MigrateNs(4096), 3000);
+  EXPECT_DOUBLE_EQ(m.MigrateNs(2 << 20), 2000 + 1e6);
+  EXPECT_EQ(m.AccessNs(Tier::kFmem), m.fmem_ns);
+  EXPECT_EQ(m.AccessNs(Tier::kSmem), m.smem_ns);
+  m.smem_ns = 0;
+  EXPECT_FALSE(m.Validate().ok());
+}
+
+TEST(SimTrace, SpansAreHugePageAlignedAndMerged) {
+  std::vector<Sample> r = {S(kBase + 5), S(kBase + (2 << 20) + 4096), S(kBase + (10 << 20))};
+  auto t = SimTrace::Build("t", r, 4096);
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->spans.size(), 2u);
+  EXPECT_EQ(t->spans[0].start, kBase);
+  EXPECT_EQ(t->spans[0].end, kBase + (4 << 20));
+  EXPECT_EQ(t->spans[1].start, kBase + (10 << 20));
+  EXPECT_EQ(t->num_pages, 1536u);
+  EXPECT_EQ(t->touched_pages, 3u);
+  EXPECT_EQ(t->page_of[1], 513u);
+  EXPECT_EQ(t->PageAddr(513), kBase + (2 << 20) + 4096);
+  EXPECT_EQ(t->PageOf(7, kBase + (5 << 20)), -1);
+  EXPECT_EQ(t->PageOf(8, kBase), -1);
+  EXPECT_FALSE(SimTrace::Build("t", r, 8192).ok());
+  EXPECT_FALSE(SimTrace::Build("t", {}, 4096).ok());
+}
+
+TEST(Simulation, AccountsLatencyHitsAndCapacity) {
+  // Two pages, FMEM holds one: first touch puts page A on FMEM, B on SMEM.
+  std::vector<Sample> r = {S(kBase, 3), S(kBase + 4096, 2), S(kBase, 1)};
+  auto t = SimTrace::Build("t", r, 4096);
+  ASSERT_TRUE(t.ok());
+  SimConfig c;
+  c.fmem_capacity_pages = 1;
+  c.window_accesses = 2;
+  Simulation sim(&*t, c);
+  FirstTouchPolicy ft;
+  ASSERT_TRUE(sim.Run(ft).ok());
+  const Metrics& m = sim.metrics();
+  EXPECT_EQ(m.accesses, 6u);
+  EXPECT_EQ(m.fmem_accesses, 4u);
+  EXPECT_DOUBLE_EQ(m.modelled_ns, 4 * c.latency.fmem_ns + 2 * c.latency.smem_ns);
+  EXPECT_EQ(m.promotions + m.demotions, 0u);
+  EXPECT_EQ(sim.fmem_used_pages(), 1u);
+  // Windows close at multiples of 2 accesses, a record never split.
+  ASSERT_EQ(m.win_accesses.size(), 3u);
+  EXPECT_EQ(m.win_accesses[0], 3u);
+  EXPECT_EQ(m.win_accesses[1], 2u);
+  EXPECT_EQ(m.win_accesses[2], 1u);
+  // Move: full FMEM refuses a promotion and counts it.
+  EXPECT_FALSE(sim.Move(1, Tier::kFmem));
+  EXPECT_EQ(sim.metrics().failed_promotions, 1u);
+  EXPECT_TRUE(sim.Move(0, Tier::kSmem));
+  EXPECT_TRUE(sim.Move(1, Tier::kFmem));
+  EXPECT_DOUBLE_EQ(sim.metrics().migrate_ns, 2 * c.latency.MigrateNs(4096));
+}
+
+}  // namespace
+}  // namespace tiervm::sim
