@@ -22,8 +22,9 @@ starts from the same placement.  Policies (guest kernel 6.12):
 A run that is not valid is reported "invalid" with its reason (and the
 harness exits non-zero); it is never dropped or replaced.
 
-usage: harness.py [--short] [--policies P,..] [--build-dir DIR]
-                  [--out DIR] [--real-hardware --host-nodes F,S]
+usage: harness.py [--short] [--policies P,..] [--merge] [--build-dir DIR]
+                  [--out DIR] [--hballoon-ko KO]
+                  [--real-hardware --host-nodes F,S]
                   SCENARIO.toml [SCENARIO.toml ...]
 Results: --out (default $TIERVM_RESULTS_DIR, else ./results).  The JSON
 fields are documented in benchmarks/README.md ("VM harness").
@@ -69,7 +70,7 @@ class Tools:
     def have(self, path):
         return os.path.isfile(path) and os.access(path, os.X_OK)
 
-    def overlay(self, wl, policy, tmpdir):
+    def overlay(self, wl, policy, tmpdir, hballoon_ko=None):
         need = {"/bin/gups": self.gups} if wl["kind"] == "gups" else {}
         if wl["kind"] == "redis":
             need = {"/bin/kvzipf": self.kvzipf,
@@ -82,6 +83,9 @@ class Tools:
                     "/etc/bench/sqlite.sql": path}
         if policy == "hplaced":
             need[guestside.HPLACED_GUEST] = self.hplaced
+        if hballoon_ko:
+            # replaces the rig initramfs's module (overlay files win)
+            need["/lib/hb/hballoon.ko"] = hballoon_ko
         for gpath, hpath in need.items():
             if not os.path.isfile(hpath):
                 raise rig.RigError(
@@ -170,6 +174,45 @@ class VmRun:
                             "ops_per_s": dticks *
                             sqlite_script.RANGES_PER_TICK / dt})
         return out
+
+
+class HostAgent:
+    """tiervm-agent on the host, over the guests' second QMP sockets in
+    DIR/qmp, with the scenario's FMEM budget; its target log (one JSON line
+    per balloon target it set) is kept in the result."""
+
+    def __init__(self, binary, tmp, sc):
+        self.log = os.path.join(tmp, "agent.log")
+        self.targets = os.path.join(tmp, "agent-targets.jsonl")
+        self.cmd = [binary, "--qmp-dir", os.path.join(tmp, "qmp"),
+                    "--budget", "%dMiB" % sc["agent_budget_mib"],
+                    "--control-socket", os.path.join(tmp, "agent.ctl"),
+                    "--metrics-listen", "", "--target-log",
+                    self.targets] + list(sc["agent_args"])
+        self.out = open(self.log, "w")
+        self.proc = subprocess.Popen(self.cmd, stdout=self.out,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def stop(self):
+        alive = self.proc.poll() is None
+        if alive:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+        lines = []
+        if os.path.exists(self.targets):
+            with open(self.targets, errors="replace") as f:
+                lines = [x for x in f.read().splitlines() if x.strip()]
+        with open(self.log, errors="replace") as f:
+            tail = f.read()[-2000:]
+        return {"alive_at_end": alive, "rc": self.proc.returncode,
+                "targets_set": len(lines), "target_log": lines[-50:],
+                "log_tail": tail}
 
 
 def delta(cur, base, key):
@@ -318,18 +361,27 @@ def run_policy(sc, policy, tools, opts, env):
         return res
     vmc = sc["vm"]
     tmp = tempfile.mkdtemp(prefix="tiervm-harness-")
-    overlay = tools.overlay(sc["workload"], policy, tmp)
+    overlay = tools.overlay(sc["workload"], policy, tmp, opts.hballoon_ko)
     guests = []
     vms = []
+    agent = None
     t_start = time.monotonic()
     try:
         for i in range(vmc["count"]):
-            g = rig.Guest(env, "%s-%s-%d" % (sc["name"][:12], policy[:6], i),
+            name = "%s-%s-%d" % (sc["name"][:12], policy[:6], i)
+            extra = []
+            if sc["agent"]:
+                # A second QMP monitor for the agent: the rig keeps its own
+                # connection to qmp.sock, and a QMP socket serves one client.
+                extra = ["-qmp", "unix:%s,server=on,wait=off" %
+                         os.path.join(tmp, "qmp", name + ".sock")]
+                os.makedirs(os.path.join(tmp, "qmp"), exist_ok=True)
+            g = rig.Guest(env, name,
                           series=sc["kernel"],
                           nodes_mib=(vmc["fmem_mib"], vmc["smem_mib"]),
                           smp=sc["smp"], overlay=overlay, hmat=True,
                           host_nodes=opts.host_nodes,
-                          kvm_pmu=opts.real_hardware)
+                          kvm_pmu=opts.real_hardware, extra_args=extra)
             guests.append(g)
             g.start()
             vms.append(VmRun(g, sc["workload"]))
@@ -361,6 +413,9 @@ def run_policy(sc, policy, tools, opts, env):
             res["policy_config"] = guestside.start_policy(
                 vm.g, policy, sc["hplaced_args"])
             hp[vm.g.name] = res["policy_config"].get("hplaced_pid")
+        if sc["agent"]:
+            agent = HostAgent(tools.agent, tmp, sc)
+            res["agent_cmd"] = agent.cmd
         t0 = time.monotonic()
         end = t0 + sc["duration_s"]
         while True:
@@ -374,6 +429,8 @@ def run_policy(sc, policy, tools, opts, env):
             time.sleep(max(0.0, min(sc["sample_s"] - (time.monotonic() -
                                                       now), end + 2 - now)))
         wall = time.monotonic() - t0
+        if agent:
+            res["agent"] = agent.stop()
         alive = {}
         for vm in vms:
             if hp[vm.g.name]:
@@ -381,9 +438,22 @@ def run_policy(sc, policy, tools, opts, env):
                                             check=False)[0] == 0
                 res["hplaced_log_tail"] = vm.g.run(
                     "tail -20 /tmp/hplaced.log", check=False)[1]
+                st = vm.g.run("cat /tmp/hplaced.status", check=False)[1]
+                try:
+                    res["hplaced_status"] = json.loads(st)
+                except ValueError:
+                    res["hplaced_status"] = None
         sums = [summarize(vm, policy, wall) for vm in vms]
         valid, reasons = validity(policy, vms, sums,
                                   {"hplaced_alive_at_end": alive})
+        if agent:
+            if not res["agent"]["alive_at_end"]:
+                valid = False
+                reasons.append("tiervm-agent exited early (rc %s)" %
+                               res["agent"]["rc"])
+            if not res["agent"]["targets_set"]:
+                valid = False
+                reasons.append("tiervm-agent set no balloon target")
         res["status"] = "ok" if valid else "invalid"
         res["reasons"] = reasons
         res["duration_s"] = round(wall, 1)
@@ -399,6 +469,8 @@ def run_policy(sc, policy, tools, opts, env):
                                "errors": vm.errors[:20]})
             vm.g.dump_logs(20)
     finally:
+        if agent and agent.proc.poll() is None:
+            agent.stop()
         for g in guests:
             g.stop()
     return res
@@ -416,6 +488,24 @@ def run_scenario(path, opts, tools, env):
               "started_utc": datetime.datetime.utcnow().strftime(
                   "%Y-%m-%dT%H:%M:%SZ"),
               "status": "ok", "policies": {}}
+    out = opts.out or rig.results_dir()
+    path_json = os.path.join(out, sc["name"] + ".json")
+    if opts.merge and os.path.exists(path_json):
+        # Keep the other policies of an earlier run of the same scenario
+        # (e.g. hplaced re-run after it was built); refuse a different one.
+        with open(path_json) as f:
+            old = json.load(f)
+        same = ("kernel", "duration_s", "sample_s", "vm", "workload",
+                "agent", "agent_budget_mib")
+        oc, nc = old.get("config", {}), json.loads(json.dumps(sc))
+        if any(oc.get(k, nc[k]) != nc[k] for k in same) or \
+                old.get("short") != opts.short:
+            raise SystemExit("--merge: %s was written for another scenario "
+                             "config; not merging" % path_json)
+        for p, pr in old.get("policies", {}).items():
+            if p not in policies:
+                result["policies"][p] = pr
+        result["merged_from"] = old.get("started_utc")
     if sc["agent"] and not tools.have(tools.agent):
         # The multi-VM scenario is about the host agent; running it
         # without the agent would measure something else.
@@ -426,10 +516,6 @@ def run_scenario(path, opts, tools, env):
                                      "reasons": [result["reason"]],
                                      "vms": []}
     else:
-        if sc["agent"]:
-            raise SystemExit("%s: running tiervm-agent is not implemented in "
-                             "this harness yet; the agent binary appeared "
-                             "after it was written" % path)
         for p in policies:
             print("[%s] %s: running" % (sc["name"], p), flush=True)
             r = run_policy(sc, p, tools, opts, env)
@@ -441,14 +527,14 @@ def run_scenario(path, opts, tools, env):
                     {k: v for k, v in vm.get("summary", {}).items()
                      if k not in ("damon", "time_to_hot90_s")})),
                       flush=True)
-    out = opts.out or rig.results_dir()
     os.makedirs(out, exist_ok=True)
     png = os.path.join(out, sc["name"] + ".png")
     png_path, why = plot.plot(result, out, png)
     result["plot"] = os.path.basename(png_path) if png_path else None
     if why:
         result["plot_error"] = why
-    path_json = os.path.join(out, sc["name"] + ".json")
+    result["policies"] = {p: result["policies"][p] for p in
+                          scenario_mod.POLICIES if p in result["policies"]}
     with open(path_json + ".tmp", "w") as f:
         json.dump(result, f, indent=1, sort_keys=True, default=str)
         f.write("\n")
@@ -470,6 +556,12 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--real-hardware", action="store_true",
                     help="KVM with -cpu host,pmu=on and host NUMA binding")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other policies' results of an earlier "
+                    "run of the same scenario in the JSON and plot")
+    ap.add_argument("--hballoon-ko", default=None,
+                    help="hballoon.ko to use instead of the rig's (a rig "
+                    "prepared before a driver change)")
     ap.add_argument("--host-nodes", default=None,
                     help="host NUMA nodes backing guest node 0,1 (e.g. 0,2)")
     opts = ap.parse_args()
@@ -486,6 +578,8 @@ def main():
             ap.error("--host-nodes takes two integers, e.g. 0,2")
     if opts.real_hardware and opts.host_nodes is None:
         ap.error("--real-hardware needs --host-nodes FMEM_NODE,SMEM_NODE")
+    if opts.hballoon_ko and not os.path.isfile(opts.hballoon_ko):
+        ap.error("--hballoon-ko: %s not found" % opts.hballoon_ko)
     env = rig.load_env()
     if opts.real_hardware and not os.access("/dev/kvm", os.R_OK | os.W_OK):
         sys.exit("--real-hardware: /dev/kvm is not usable here")

@@ -29,6 +29,7 @@ TOP = {"name": (str, None), "description": (str, ""),
        "kernel": (str, "6.12"), "duration_s": (int, None),
        "sample_s": (int, 5), "policies": (list, list(POLICIES)),
        "agent": (bool, False), "agent_args": (list, []),
+       "agent_budget_mib": (int, 0),
        "hplaced_args": (list, []), "smp": (int, 2)}
 VM = {"count": (int, 1), "fmem_mib": (int, None), "smem_mib": (int, None),
       "memory_mib": (int, None), "fmem_ratio": (float, None)}
@@ -149,6 +150,10 @@ def parse(raw, where, short=False):
     sc["workload"] = wl
     if sc["agent"] and vm["count"] < 2:
         raise ScenarioError("%s: agent = true needs [vm] count >= 2" % where)
+    if sc["agent"] and not 0 < sc["agent_budget_mib"] <= \
+            vm["count"] * vm["fmem_mib"]:
+        raise ScenarioError("%s: agent = true needs agent_budget_mib in "
+                            "(0, count * fmem_mib]" % where)
     return sc
 
 
