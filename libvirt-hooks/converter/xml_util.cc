@@ -13,13 +13,15 @@
 namespace tiervm::libvirt::xml {
 namespace {
 
+void IgnoreXmlError(void*, const char*, ...) {}
+
 // Encoding errors are reported through libxml2's generic error channel even
 // with XML_PARSE_NOERROR; keep them off stderr while we work (our statuses
 // carry the message) and restore the caller's handler afterwards.
 class QuietErrors {
  public:
   QuietErrors() : func_(xmlGenericError), ctx_(xmlGenericErrorContext) {
-    xmlSetGenericErrorFunc(nullptr, [](void*, const char*, ...) {});
+    xmlSetGenericErrorFunc(nullptr, IgnoreXmlError);
   }
   ~QuietErrors() { xmlSetGenericErrorFunc(ctx_, func_); }
 
