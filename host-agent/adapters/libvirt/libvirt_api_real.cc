@@ -49,10 +49,12 @@ class RealLibvirtApi final : public LibvirtApi {
     if (!d.ok()) return d.status();
     char* result = nullptr;
     const int rc = virDomainQemuMonitorCommand(*d, cmd.c_str(), &result, 0);
+    // Read the error before virDomainFree resets it.
+    const std::string err = rc < 0 ? LastError() : "";
     virDomainFree(*d);
     if (rc < 0) {
       return absl::UnavailableError(
-          absl::StrCat("libvirt monitor command on ", domain, ": ", LastError()));
+          absl::StrCat("libvirt monitor command on ", domain, ": ", err));
     }
     std::string out = result ? result : "";
     std::free(result);
@@ -66,14 +68,14 @@ class RealLibvirtApi final : public LibvirtApi {
     const std::string ns(kTierVmXmlNs);
     char* xml = virDomainGetMetadata(*d, VIR_DOMAIN_METADATA_ELEMENT,
                                      ns.c_str(), VIR_DOMAIN_AFFECT_CURRENT);
+    // Read the error before virDomainFree resets it.
+    const virError* e = xml == nullptr ? virGetLastError() : nullptr;
+    const bool none = e != nullptr && e->code == VIR_ERR_NO_DOMAIN_METADATA;
+    const std::string err = xml == nullptr ? LastError() : "";
     virDomainFree(*d);
     if (xml == nullptr) {
-      const virError* e = virGetLastError();
-      if (e && e->code == VIR_ERR_NO_DOMAIN_METADATA) {
-        return std::optional<std::string>();
-      }
-      return absl::UnavailableError(
-          absl::StrCat("metadata of ", domain, ": ", LastError()));
+      if (none) return std::optional<std::string>();
+      return absl::UnavailableError(absl::StrCat("metadata of ", domain, ": ", err));
     }
     std::string out = xml;
     std::free(xml);

@@ -18,12 +18,14 @@ struct DocFree {
   void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
 };
 
+// Our namespace, or none: virDomainGetMetadata hands back the element it
+// selected by our namespace URI with the namespace stripped.
 bool IsOurs(const xmlNode* n, const char* local) {
   return n->type == XML_ELEMENT_NODE &&
          std::string_view(reinterpret_cast<const char*>(n->name)) == local &&
-         n->ns != nullptr && n->ns->href != nullptr &&
-         std::string_view(reinterpret_cast<const char*>(n->ns->href)) ==
-             kTierVmXmlNs;
+         (n->ns == nullptr || n->ns->href == nullptr ||
+          std::string_view(reinterpret_cast<const char*>(n->ns->href)) ==
+              kTierVmXmlNs);
 }
 
 std::optional<std::string> Attr(const xmlNode* n, const char* name) {
@@ -71,7 +73,8 @@ absl::StatusOr<VmSettings> ParseTieringMetadata(std::string_view xml) {
   const xmlNode* root = xmlDocGetRootElement(doc.get());
   if (root == nullptr || !IsOurs(root, "tiering")) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "tiervm metadata: root is not <tiering> in namespace ", std::string(kTierVmXmlNs)));
+        "tiervm metadata: root is not <tiering> (in namespace ",
+        std::string(kTierVmXmlNs), " or none)"));
   }
   VmSettings s;
   for (const xmlNode* n = root->children; n != nullptr; n = n->next) {

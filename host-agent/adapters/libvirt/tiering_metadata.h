@@ -5,8 +5,9 @@
 //     <tiervm:weight>4</tiervm:weight>
 //   </tiervm:tiering>
 //
-// (what virDomainGetMetadata(VIR_DOMAIN_METADATA_ELEMENT, kTierVmXmlNs)
-// returns).  The schema belongs to libvirt-hooks/; this parse is small and
+// as stored in the domain XML.  virDomainGetMetadata(ELEMENT, kTierVmXmlNs)
+// returns the same element with the namespace stripped (`<tiering>...`), so
+// elements in our namespace or in none are accepted, others ignored.  The schema belongs to libvirt-hooks/; this parse is small and
 // tolerant on purpose: it reads only fmem@min, fmem@max, fmem@unit and
 // weight, ignores any other element or attribute, and each of the three
 // values is optional.  `unit` is one of b/bytes, KiB/k, MiB/M, GiB/G, TiB/T
