@@ -10,8 +10,8 @@
 // and turns errno into absl::Status:
 //
 //   EINVAL, EFAULT -> InvalidArgument     ESRCH      -> NotFound
-//   ENODEV, EIO    -> Unavailable         ETIMEDOUT  -> DeadlineExceeded
-//   ENOTTY         -> Unimplemented (a driver without this ioctl)
+//   ENODEV, EIO, ENOENT -> Unavailable    ETIMEDOUT  -> DeadlineExceeded
+//   ENOTTY, EOPNOTSUPP  -> Unimplemented (a driver without this ioctl)
 //   EINTR          -> Aborted              EPERM/EACCES -> PermissionDenied
 //   ENOMEM         -> ResourceExhausted    other      -> Internal
 // Every message names the ioctl and the errno.
