@@ -18,12 +18,17 @@ at this test's fake agent socket; any file already there is put back), and:
      QEMU command line to carry the HMAT tables (hmat=on, hmat-lb), resizes
      node 1 with __org.tiervm_hballoon-set-target and waits until `actual`
      (and the guest-written `guest-actual`) reach the target, then deflates;
-  4. destroys it: the agent receives `stopped` and `release`;
-  5. defines a second domain whose metadata names a host node that does not
+  4. in the guest (command agent on ttyS1): node 1 is CPU-less and the
+     kernel reports the converter's HMAT figures for both nodes; on 6.12
+     (a 6.10+ kernel) node 1 sits in a lower memory tier than node 0;
+  5. destroys it: the agent receives `stopped` and `release`;
+  6. defines a second domain whose metadata names a host node that does not
      exist: `virsh start` fails with the hook's message.
 
 Daemons are stopped by PID and domains destroyed/undefined in every case.
-Result: results/vm_libvirt.json (fields in libvirt-hooks/README.md).
+argv[1] is the guest kernel series (6.1 or 6.12).
+Result: results/vm_libvirt.json, vm_libvirt_6_12.json (fields in
+libvirt-hooks/README.md).
 """
 
 import json
@@ -224,7 +229,7 @@ class HookInstall:
             return [line.split() for line in f if line.strip()]
 
 
-def plain_domain(env, name, work):
+def plain_domain(env, name, work, series="6.1"):
     return """<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>%(name)s</name>
   <memory unit='MiB'>%(total)d</memory>
@@ -244,6 +249,10 @@ def plain_domain(env, name, work):
       <source path='%(console)s'/>
       <target port='0'/>
     </serial>
+    <serial type='unix'>
+      <source mode='bind' path='%(gagent)s'/>
+      <target port='1'/>
+    </serial>
     <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
@@ -255,9 +264,11 @@ def plain_domain(env, name, work):
     <qemu:arg value='/usr/share/seabios'/>
   </qemu:commandline>
 </domain>
-""" % {"name": name, "total": FMEM_MIB + SMEM_MIB, "kernel": env["KERNEL_6_1"],
-       "initrd": env["INITRD_6_1"], "qemu": env["QEMU"],
-       "console": os.path.join(work, name + ".console.log")}
+""" % {"name": name, "total": FMEM_MIB + SMEM_MIB, 
+       "kernel": env["KERNEL_" + series.replace(".", "_")],
+       "initrd": env["INITRD_" + series.replace(".", "_")], "qemu": env["QEMU"],
+       "console": os.path.join(work, name + ".console.log"),
+       "gagent": os.path.join(work, name + ".agent.sock")}
 
 
 def convert(t, xml_bin, src, dst, extra=()):
@@ -268,6 +279,17 @@ def convert(t, xml_bin, src, dst, extra=()):
     if r.returncode != 0:
         raise rig.RigError("tiervm-xml failed: " + r.stderr)
     return r.stderr
+
+
+def nodelist(text):
+    nodes = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            nodes += range(int(a), int(b) + 1)
+        elif part.isdigit():
+            nodes.append(int(part))
+    return nodes
 
 
 def hb_node(lv, node):
@@ -299,7 +321,7 @@ def body(t):
             # 1. convert, validate, define, start.
             plain = os.path.join(work, "plain.xml")
             with open(plain, "w") as f:
-                f.write(plain_domain(env, DOMAIN, work))
+                f.write(plain_domain(env, DOMAIN, work, t.series))
             tiered = os.path.join(work, "tiered.xml")
             changes = convert(t, xml_bin, plain, tiered)
             t.figure("converter_changes", changes.strip().splitlines())
@@ -343,6 +365,10 @@ def body(t):
                     "hmat=on" in last and "hmat-lb,initiator=0,target=1" in last and
                     "access-bandwidth" in last, qlog)
 
+            # The guest's command agent on ttyS1 (a unix socket libvirt
+            # binds): connect while the kernel boots.
+            gagent = rig.Agent(os.path.join(work, DOMAIN + ".agent.sock"), timeout=30)
+
             target = 256 * MIB
             t0 = time.monotonic()
             lv.qmp("__org.tiervm_hballoon-set-target", id="hb0", node=1, target=target)
@@ -360,7 +386,38 @@ def body(t):
             t.figure("node1_deflate_s", None if took is None else round(took, 2))
             t.check("node 1 deflated back to 0", took is not None, hb_node(lv, 1))
 
-            # 4. stop: the agent hears stopped and release.
+            # In the guest: node 1 is CPU-less and carries the converter's
+            # HMAT figures; 6.10+ kernels put it into a lower memory tier.
+            gagent.wait_ready(120)
+
+            def guest(cmd):
+                rc, out = gagent.run(cmd, timeout=60)
+                return out.strip() if rc == 0 else None
+            cpus1 = guest("cat /sys/devices/system/node/node1/cpulist")
+            t.check("guest node 1 has no CPUs", cpus1 == "", cpus1)
+            perf = {}
+            for node in (0, 1):
+                base = "/sys/devices/system/node/node%d/access0/initiators/" % node
+                perf[node] = (guest("cat %sread_latency" % base),
+                              guest("cat %sread_bandwidth" % base))
+            t.figure("guest_hmat_latency_ns_bandwidth_mibps", perf)
+            t.check("guest sees the converter's HMAT figures (node 0 80 ns 20480 MiB/s, "
+                    "node 1 240 ns 8192 MiB/s)",
+                    perf == {0: ("80", "20480"), 1: ("240", "8192")}, perf)
+            tiers = guest("for d in /sys/devices/virtual/memory_tiering/memory_tier*; do "
+                          "echo ${d##*memory_tier} $(cat $d/nodelist); done") or ""
+            tier_of = {}
+            for line in tiers.splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[0].isdigit():
+                    for n in nodelist(parts[1]):
+                        tier_of[n] = int(parts[0])
+            t.figure("guest_memory_tier_of_node", tier_of)
+            if t.series != "6.1":
+                t.check("guest kernel puts node 1 (SMEM) in a lower memory tier than node 0",
+                        0 in tier_of and 1 in tier_of and tier_of[1] > tier_of[0], tiers)
+
+            # 5. stop: the agent hears stopped and release.
             r = lv.virsh("destroy", DOMAIN)
             t.check("virsh destroy", r.returncode == 0, (r.stdout + r.stderr).strip())
             stopped = agent.wait_for("stopped", timeout=10)
@@ -372,7 +429,7 @@ def body(t):
             ops = [c[1] for c in hook.calls() if c and c[0] == DOMAIN]
             t.figure("hook_ops", ops)
 
-            # 5. a bad config is refused at start with the hook's message.
+            # 6. a bad config is refused at start with the hook's message.
             with open(tiered) as f:
                 bad = f.read().replace("<name>%s</name>" % DOMAIN,
                                        "<name>%s</name>" % BAD_DOMAIN)
