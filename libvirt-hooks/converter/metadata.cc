@@ -57,7 +57,9 @@ absl::StatusOr<uint64_t> SizeAttr(const xmlNode* el, const char* attr,
         absl::StrCat(where, ": missing attribute '", attr, "'"));
   }
   const std::string unit = Prop(el, "unit").value_or("");
-  absl::StatusOr<uint64_t> bytes = ParseSizeWithUnit(*v, unit, "MiB");
+  // No unit means KiB, as in libvirt's own memory elements (and in the
+  // agent's reader of the same element).
+  absl::StatusOr<uint64_t> bytes = ParseSizeWithUnit(*v, unit, "KiB");
   if (!bytes.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         where, " attribute '", attr, "': ", bytes.status().message()));

@@ -13,7 +13,8 @@
 //
 // The schema is libvirt-hooks/schema/tiervm-tiering.rng; README.md has the
 // meaning of every field.  Sizes are whole MiB (the converter writes MiB;
-// the parser accepts B/KiB/MiB/GiB/TiB and their libvirt aliases).
+// the parser accepts B/KiB/MiB/GiB/TiB and their libvirt aliases; no unit
+// means KiB, as in libvirt's memory elements).
 // Everything here is pure (no I/O) and thread-compatible.
 #ifndef TIERVM_LIBVIRT_HOOKS_CONVERTER_METADATA_H_
 #define TIERVM_LIBVIRT_HOOKS_CONVERTER_METADATA_H_
@@ -42,7 +43,8 @@ inline constexpr uint64_t kMiB = uint64_t{1} << 20;
 // overflow and rejects typos.
 inline constexpr uint64_t kMaxSizeBytes = uint64_t{1} << 50;
 inline constexpr uint32_t kDefaultWeight = 100;
-inline constexpr uint32_t kMaxWeight = 10000;
+// Same bound as the agent's (host-agent/core/vm_model.h kMaxVmWeight).
+inline constexpr uint32_t kMaxWeight = 1000;
 inline constexpr int kMaxHostNode = 1023;
 
 struct TieringConfig {

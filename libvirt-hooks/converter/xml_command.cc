@@ -27,7 +27,7 @@ constexpr char kUsage[] =
     "  --fmem-host-nodes SET    host NUMA nodes backing FMEM (e.g. 0 or 0-1)\n"
     "  --smem-host-nodes SET    host NUMA nodes backing SMEM\n"
     "  --dedup on|off           KSM merging of guest memory (default off)\n"
-    "  --weight N               share weight, 1..10000 (default 100)\n"
+    "  --weight N               share weight, 1..1000 (default 100)\n"
     "  --psi-target-pct N       guest memory PSI 'some' target, 0..100\n"
     "  --smem-stall-target-pct N  SMEM stall target, 0..100\n"
     "  --sample-budget-ppm N    guest sampling budget, 0..1000000\n"

@@ -267,7 +267,7 @@ INSTANTIATE_TEST_SUITE_P(
                 kSizes, "a second virtio-hballoon device"},
         BadCase{"bad_metadata",
                 Tiny("<metadata><tiervm:tiering xmlns:tiervm='http://tiervm.org/xmlns/libvirt/1.0'>"
-                     "<tiervm:fmem min='1' max='2' unit='GiB'/><tiervm:smem size='1'/>"
+                     "<tiervm:fmem min='1' max='2' unit='GiB'/><tiervm:smem size='1' unit='GiB'/>"
                      "<tiervm:wieght>3</tiervm:wieght></tiervm:tiering></metadata>"),
                 {}, "<metadata>: <tiervm:tiering>: unknown element <tiervm:wieght>"},
         BadCase{"two_memory", Tiny("<memory unit='MiB'>2048</memory>"), kSizes,

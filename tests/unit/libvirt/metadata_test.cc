@@ -22,7 +22,7 @@ absl::StatusOr<std::optional<TieringConfig>> P(const std::string& body) {
 TEST(Metadata, ParsesEveryField) {
   auto c = P("<tiervm:fmem min='1' max='4' unit='GiB'/>"
              "<tiervm:weight>300</tiervm:weight>"
-             "<tiervm:fmem-initial size='2048'/>"
+             "<tiervm:fmem-initial size='2048' unit='MiB'/>"
              "<tiervm:smem size='8192' unit='MiB' dedup='on'/>"
              "<tiervm:host-nodes fmem='0-1' smem='2,^3,3-4'/>"
              "<tiervm:targets psi-some-pct='10' smem-stall-pct='5'/>"
@@ -44,12 +44,20 @@ TEST(Metadata, ParsesEveryField) {
 }
 
 TEST(Metadata, DefaultsForOptionalParts) {
-  auto c = P("<tiervm:fmem min='0' max='1024' unit='MiB'/><tiervm:smem size='1024'/>");
+  auto c = P("<tiervm:fmem min='0' max='1024' unit='MiB'/><tiervm:smem size='1024' unit='MiB'/>");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ((*c)->weight, kDefaultWeight);
   EXPECT_FALSE((*c)->dedup);
   EXPECT_FALSE((*c)->fmem_initial_bytes.has_value());
   EXPECT_TRUE((*c)->fmem_host_nodes.empty());
+}
+
+TEST(Metadata, NoUnitMeansKiBAsInLibvirt) {
+  auto c = P("<tiervm:fmem min='1048576' max='2097152'/><tiervm:smem size='524288'/>");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->fmem_min_bytes, 1ull << 30);
+  EXPECT_EQ((*c)->fmem_max_bytes, 2ull << 30);
+  EXPECT_EQ((*c)->smem_bytes, 512ull << 20);
 }
 
 TEST(Metadata, DomainWithoutOursIsNullopt) {
@@ -78,43 +86,43 @@ struct BadCase {
 
 TEST(Metadata, RefusesBadInputNamingTheElement) {
   const BadCase cases[] = {
-      {"<tiervm:fmem min='5' max='4' unit='GiB'/><tiervm:smem size='1'/>",
+      {"<tiervm:fmem min='5' max='4' unit='GiB'/><tiervm:smem size='1' unit='MiB'/>",
        "<tiervm:fmem>: min (5120 MiB) > max (4096 MiB)"},
-      {"<tiervm:smem size='1'/>", "missing <tiervm:fmem"},
-      {"<tiervm:fmem min='1' max='2'/>", "missing <tiervm:smem"},
-      {"<tiervm:fmem min='1' max='2' unit='parsec'/><tiervm:smem size='1'/>",
+      {"<tiervm:smem size='1' unit='MiB'/>", "missing <tiervm:fmem"},
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/>", "missing <tiervm:smem"},
+      {"<tiervm:fmem min='1' max='2' unit='parsec'/><tiervm:smem size='1' unit='MiB'/>",
        "<tiervm:fmem> attribute 'min': unknown unit 'parsec'"},
-      {"<tiervm:fmem min='-1' max='2'/><tiervm:smem size='1'/>",
+      {"<tiervm:fmem min='-1' max='2'/><tiervm:smem size='1' unit='MiB'/>",
        "<tiervm:fmem> attribute 'min': '-1' is not a non-negative integer"},
-      {"<tiervm:fmem min='1' max='2' typo='1'/><tiervm:smem size='1'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB' typo='1'/><tiervm:smem size='1' unit='MiB'/>",
        "<tiervm:fmem>: unknown attribute 'typo'"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><tiervm:fmen/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><tiervm:fmen/>",
        "unknown element <tiervm:fmen>"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/>",
        "<tiervm:fmem> appears twice"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><tiervm:weight>0</tiervm:weight>",
-       "<tiervm:weight>: '0' is not an integer in [1, 10000]"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><tiervm:weight>1e3</tiervm:weight>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><tiervm:weight>0</tiervm:weight>",
+       "<tiervm:weight>: '0' is not an integer in [1, 1000]"},
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><tiervm:weight>1e3</tiervm:weight>",
        "<tiervm:weight>"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1' dedup='maybe'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB' dedup='maybe'/>",
        "<tiervm:smem> dedup: 'maybe' is not on/off"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><tiervm:host-nodes smem='2-1'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><tiervm:host-nodes smem='2-1'/>",
        "<tiervm:host-nodes> attribute 'smem': bad node set '2-1'"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><tiervm:host-nodes fmem='1,^1'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><tiervm:host-nodes fmem='1,^1'/>",
        "selects no node"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><tiervm:targets psi-some-pct='101'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><tiervm:targets psi-some-pct='101'/>",
        "<tiervm:targets> psi-some-pct"},
-      {"<tiervm:fmem min='1' max='4' unit='GiB'/><tiervm:smem size='1'/>"
+      {"<tiervm:fmem min='1' max='4' unit='GiB'/><tiervm:smem size='1' unit='MiB'/>"
        "<tiervm:fmem-initial size='5' unit='GiB'/>",
        "<tiervm:fmem-initial>: 5120 MiB is outside <tiervm:fmem>"},
-      {"<tiervm:fmem min='1' max='2' unit='KiB'/><tiervm:smem size='1'/>",
+      {"<tiervm:fmem min='1' max='2' unit='KiB'/><tiervm:smem size='1' unit='MiB'/>",
        "is not a whole number of MiB"},
-      {"<tiervm:fmem min='0' max='0'/><tiervm:smem size='1'/>", "<tiervm:fmem max> must be > 0"},
+      {"<tiervm:fmem min='0' max='0' unit='MiB'/><tiervm:smem size='1' unit='MiB'/>", "<tiervm:fmem max> must be > 0"},
       {"<tiervm:fmem min='1' max='2' unit='TiB'/><tiervm:smem size='2000' unit='TiB'/>",
        "exceeds 1 PiB"},
-      {"<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/><other xmlns='urn:x'/>",
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/><other xmlns='urn:x'/>",
        "unexpected element <other>"},
-      {"<tiervm:fmem min='1' max='2'/>text<tiervm:smem size='1'/>", "unexpected text"},
+      {"<tiervm:fmem min='1' max='2' unit='MiB'/>text<tiervm:smem size='1' unit='MiB'/>", "unexpected text"},
   };
   for (const BadCase& bc : cases) {
     auto c = P(bc.body);
@@ -132,8 +140,8 @@ TEST(Metadata, RefusesMalformedAndWrongRoots) {
   EXPECT_NE(std::string(c.status().message()).find("expected <domain>"), std::string::npos);
   // Two of ours in one <metadata>: libvirt allows one element per namespace.
   c = ParseTieringMetadata(
-      "<domain><metadata>" + Wrap("<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/>") +
-      Wrap("<tiervm:fmem min='1' max='2'/><tiervm:smem size='1'/>") + "</metadata></domain>");
+      "<domain><metadata>" + Wrap("<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/>") +
+      Wrap("<tiervm:fmem min='1' max='2' unit='MiB'/><tiervm:smem size='1' unit='MiB'/>") + "</metadata></domain>");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(std::string(c.status().message()).find("more than one <tiervm:tiering>"),
             std::string::npos);
