@@ -1,15 +1,32 @@
-"""TierVM demo: per-node resizing of a tiered VM, shown live.
+"""TierVM demo, in two acts, shown live.
 
-Boots one guest (node 0 FMEM 1 GiB, node 1 SMEM 1 GiB), then walks the
-host-side targets through a schedule, printing after each step a table of
-both nodes: QMP target and device-counted actual, the guest's MemFree on
-the node, and host memory held by the node's backend.  Writes the
-time series to results/demo.json (fields: steps[] with t_s, node, target_mib,
-and per-node rows).
+Act 1 - per-node resizing of one tiered VM: boots one guest (node 0 FMEM
+1 GiB, node 1 SMEM 1 GiB), then walks the host-side targets through a
+schedule, printing after each step a table of both nodes: QMP target and
+device-counted actual, the guest's MemFree on the node, and host memory
+held by the node's backend.
+
+Act 2 - the host agent: boots two such guests running the guest placement
+daemon hplaced, starts tiervm-agent (budget 1 GiB of FMEM for both, each
+starting at 384 MiB, min 256 MiB) on their QMP sockets, starts a hot
+workload in one of them and prints `tiervm status` while the agent moves
+FMEM from the idle VM to the busy one.
+
+Writes results/demo.json: steps[] (act 1: t_s, node, target_mib,
+converged_s, per-node rows) and agent (act 2: budget_mib, series[] of
+{t_s, vms: {name: {fmem_target_mib, fmem_actual_mib, hot_mib}}},
+target_sets, max_sum_fmem_target_mib).
+
+usage: demo.py [--act 1|2|all]; the act-2 programs come from TIERVM_BUILD
+(the CMake build tree, scripts/demo.sh builds them).
 """
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
@@ -40,10 +57,8 @@ def show(rows, t):
     sys.stdout.flush()
 
 
-def main():
-    env = rig.load_env()
-    accel = "KVM" if env.get("KVM_USABLE") == "1" else "TCG (KVM not usable)"
-    print("TierVM demo: booting a 2-node tiered guest under %s" % accel)
+def act1(env, accel):
+    print("TierVM demo, act 1: booting a 2-node tiered guest under %s" % accel)
     steps = []
     with rig.Guest(env, "demo") as g:
         print("guest up: %s" % " ".join(g.banner))
@@ -64,7 +79,161 @@ def main():
             time.sleep(1)  # let a person read the table
             steps.append({"t_s": round(t, 2), "node": node, "target_mib": mib,
                           "converged_s": round(took, 2), "nodes": rows})
-    path = rig.write_result("demo", {"accel": accel, "steps": steps})
+    return steps
+
+
+AGENT_BUDGET_MIB = 1024
+AGENT_START_MIB = 384
+AGENT_MIN_MIB = 256
+AGENT_HOT_MIB = 640
+AGENT_MAX_S = 240
+
+
+def build_bin(build, *rel):
+    path = os.path.join(build, *rel)
+    if not os.path.isfile(path):
+        raise rig.RigError("%s missing: build it first (scripts/demo.sh does)"
+                           % path)
+    return path
+
+
+def act2(env, accel):
+    build = os.environ.get("TIERVM_BUILD") or os.path.join(
+        os.path.dirname(__file__), "..", "build")
+    agent_bin = build_bin(build, "host-agent", "tiervm-agent")
+    cli = build_bin(build, "host-agent", "tiervm")
+    hplaced = build_bin(build, "guest-driver", "daemon", "hplaced", "hplaced")
+    hotset = build_bin(build, "tests", "vm", "hplace_hotset")
+    print("\nTierVM demo, act 2: tiervm-agent balancing FMEM between two "
+          "guests under %s" % accel)
+    work = tempfile.mkdtemp(prefix="tiervm-demo-agent-")
+    qmp_dir = os.path.join(work, "qmp")
+    os.makedirs(qmp_dir)
+    sock = os.path.join(work, "agent.sock")
+    target_log = os.path.join(work, "targets.jsonl")
+    names = ("idle", "busy")
+    guests, agent = {}, None
+    out = {"budget_mib": AGENT_BUDGET_MIB, "series": []}
+    try:
+        for name in names:
+            print("booting guest %s (1 GiB FMEM + 1 GiB SMEM, hplaced)" % name)
+            g = rig.Guest(env, "demo-" + name, nodes_mib=(1024, 1024), smp=1,
+                          overlay={"/bin/hplaced": hplaced,
+                                   "/bin/hotset": hotset},
+                          extra_args=["-qmp", "unix:%s/%s.sock,server=on,"
+                                      "wait=off" % (qmp_dir, name)])
+            g.start()
+            guests[name] = g
+            balloon = (1024 - AGENT_START_MIB) * MIB
+            g.hb_set_target(0, balloon)
+            g.hb_wait_actual(0, balloon, timeout=180)
+            g.run("echo 0 > /proc/sys/kernel/numa_balancing", check=False)
+            g.run("hplaced --log-level=warn > /dev/null 2>&1 &")
+        conf = os.path.join(work, "agent.toml")
+        with open(conf, "w") as f:
+            f.write('budget = "%dMiB"\nqmp_socket_dir = "%s"\n'
+                    'control_socket = "%s"\nmetrics_listen = "127.0.0.1:0"\n'
+                    'target_log = "%s"\nqmp_timeout_ms = 5000\n'
+                    '[defaults]\nmin_fmem = "%dMiB"\n'
+                    '[actuator]\nshrink_timeout_ms = 120000\n'
+                    'grow_timeout_ms = 120000\n'
+                    '[pressure]\nhigh_free = "64MiB"\nlow_free = "128MiB"\n'
+                    'min_low_free = "128MiB"\n' % (
+                        AGENT_BUDGET_MIB, qmp_dir, sock, target_log,
+                        AGENT_MIN_MIB))
+        print("\n>>> tiervm-agent --config %s  (budget %d MiB for both VMs,"
+              " each starts at %d MiB)" % (conf, AGENT_BUDGET_MIB,
+                                           AGENT_START_MIB))
+        agent = subprocess.Popen([agent_bin, "--config", conf],
+                                 stdout=open(os.path.join(work, "agent.log"),
+                                             "w"), stderr=subprocess.STDOUT)
+
+        def status_json():
+            r = subprocess.run([cli, "--socket", sock, "status", "--json"],
+                               capture_output=True, text=True, timeout=30)
+            return json.loads(r.stdout) if r.returncode == 0 else None
+
+        def show_status(t):
+            r = subprocess.run([cli, "--socket", sock, "status"],
+                               capture_output=True, text=True, timeout=30)
+            print("\n$ tiervm status        (t=%.0fs)" % t)
+            print(r.stdout if r.returncode == 0 else r.stderr, end="")
+            sys.stdout.flush()
+
+        for _ in range(30):
+            time.sleep(1)
+            if status_json():
+                break
+        print(">>> starting a hot workload (%d MiB, random accesses) in VM busy"
+              % AGENT_HOT_MIB)
+        guests["busy"].run("hotset --hot-mib %d --phase-s %d --phases 1 "
+                           "--report-ms 10000 > /tmp/hotset.log 2>&1 &" %
+                           (AGENT_HOT_MIB, AGENT_MAX_S + 120))
+        t0 = time.monotonic()
+        show_status(0)
+        last_show, settled = 0, None
+        while time.monotonic() - t0 < AGENT_MAX_S:
+            time.sleep(2)
+            t = time.monotonic() - t0
+            st = status_json()
+            if not st:
+                continue
+            vms = {v["vm"]: v for v in st["vms"]}
+            out["series"].append({"t_s": round(t, 1), "vms": {
+                n: {"fmem_target_mib": v["fmem_target_bytes"] // MIB,
+                    "fmem_actual_mib": v["fmem_actual_bytes"] // MIB,
+                    "hot_mib": v["hot_bytes"] // MIB}
+                for n, v in vms.items()}})
+            if t - last_show >= 15:
+                show_status(t)
+                last_show = t
+            b, i = vms.get("busy"), vms.get("idle")
+            if settled is None and b and i and b["hot_bytes"] > 0 and \
+                    b["fmem_actual_bytes"] >= (AGENT_START_MIB + 128) * MIB and \
+                    i["fmem_actual_bytes"] < AGENT_START_MIB * MIB and \
+                    b["state"] == "idle" and i["state"] == "idle":
+                settled = t
+                show_status(t)
+                print("    FMEM moved to the busy VM in %.0f s" % t)
+                break
+        out["moved_s"] = settled
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+        agent = None
+    finally:
+        if agent is not None:
+            agent.kill()
+        for g in guests.values():
+            try:
+                g.stop()
+            except Exception:
+                pass
+    sets = []
+    if os.path.exists(target_log):
+        with open(target_log) as f:
+            sets = [json.loads(line) for line in f if line.strip()]
+    out["target_sets"] = sets
+    out["max_sum_fmem_target_mib"] = max(
+        [s["sum_fmem_target_bytes"] // MIB for s in sets] or [0])
+    print("\nthe agent set %d targets; the sum of FMEM targets never exceeded"
+          " %d MiB (budget %d MiB); log: %s" % (
+              len(sets), out["max_sum_fmem_target_mib"], AGENT_BUDGET_MIB,
+              target_log))
+    return out
+
+
+def main():
+    act = "all"
+    if len(sys.argv) > 2 and sys.argv[1] == "--act":
+        act = sys.argv[2]
+    env = rig.load_env()
+    accel = "KVM" if env.get("KVM_USABLE") == "1" else "TCG (KVM not usable)"
+    result = {"accel": accel}
+    if act in ("1", "all"):
+        result["steps"] = act1(env, accel)
+    if act in ("2", "all"):
+        result["agent"] = act2(env, accel)
+    path = rig.write_result("demo", result)
     print("\nwrote %s" % path)
 
 
