@@ -129,6 +129,17 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"placement.max_batch_pages", Int(1, 1 << 16, [](auto& c, int64_t v) {
          c.max_batch_pages = static_cast<size_t>(v);
        })},
+      {"placement.locate_exact_pages", Int(1, 1 << 28, [](auto& c, int64_t v) {
+         c.locate_exact_pages = static_cast<size_t>(v);
+       })},
+      {"placement.locate_sample_pages", Int(1, 1 << 24, [](auto& c, int64_t v) {
+         c.locate_sample_pages = static_cast<size_t>(v);
+       })},
+      {"placement.locate_refresh_ticks",
+       Int(1, 1 << 20, [](auto& c, int64_t v) { c.locate_refresh_ticks = v; })},
+      {"placement.locate_window_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
+         c.locate_window_pages = static_cast<uint64_t>(v);
+       })},
       {"tracker.max_ranges", Int(16, 1 << 20, [](auto& c, int64_t v) {
          c.tracker.max_ranges = static_cast<size_t>(v);
        })},

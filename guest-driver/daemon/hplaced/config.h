@@ -45,6 +45,15 @@ struct HplacedConfig {
   bool place_file_backed = false;
   bool place_shared = false;
   size_t max_batch_pages = 1024;
+  // Page lookups (move_pages queries) are the daemon's largest cost.  A
+  // range's residency is queried page by page up to locate_exact_pages,
+  // estimated from locate_sample_pages pages beyond, and re-queried every
+  // locate_refresh_ticks ticks or after pages of it moved.  Planning walks
+  // at most locate_window_pages of one range per tick (a rotating window).
+  size_t locate_exact_pages = 4096;
+  size_t locate_sample_pages = 1024;
+  int64_t locate_refresh_ticks = 10;
+  uint64_t locate_window_pages = 16384;
   // [tracker]
   placement::RangeTrackerConfig tracker;
   // [budget]

@@ -29,27 +29,51 @@ virtio_hballoon_stat Stat(uint16_t tag, uint16_t node, uint64_t value) {
   return s;
 }
 
-// Memoizes Locate() for one tick: the loop needs every range's residency
-// before classifying (to size FMEM), and the classifier asks again.
+// The loop's view of page locations for one tick, bounding what it costs:
+// move_pages queries are the daemon's largest CPU cost (tens of us per page
+// under TCG).
+//  * Locate() results are kept across ticks (`cache`) and re-queried only
+//    when older than `refresh_ticks` or when the range moved pages (the
+//    loop erases those entries after executing a plan).  Range boundaries
+//    change on split/merge: a new key is a miss.
+//  * ForEachPage() over a range longer than `window_pages` walks only a
+//    window of that many pages at an offset that rotates with the tick, so
+//    planning on a 400 MiB cold range does not query all its pages every
+//    tick; successive ticks see other windows.  The planner plans only
+//    pages it is shown, so a window can only make it move less.
 class TickLocator final : public placement::PageLocator {
  public:
-  explicit TickLocator(const placement::PageLocator& inner) : inner_(inner) {}
+  using Cache = ResidencyCache;
+  TickLocator(const placement::PageLocator& inner, Cache& cache, uint64_t tick,
+              uint64_t refresh_ticks, uint64_t window_pages)
+      : inner_(inner), cache_(cache), tick_(tick), refresh_(refresh_ticks),
+        window_pages_(window_pages) {}
   absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
     auto key = std::make_tuple(pid, start, end);
     auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
+    if (it != cache_.end() && tick_ - it->second.tick < refresh_) return it->second.res;
     absl::StatusOr<Residency> r = inner_.Locate(pid, start, end);
-    cache_.emplace(key, r);
+    cache_[key] = ResidencyEntry{r, tick_};
     return r;
   }
   absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
                            absl::FunctionRef<bool(const PageInfo&)> fn) const override {
-    return inner_.ForEachPage(pid, start, end, fn);
+    const uint64_t npages = (end - start) / placement::kBasePageBytes;
+    if (window_pages_ == 0 || npages <= window_pages_) {
+      return inner_.ForEachPage(pid, start, end, fn);
+    }
+    // Whole windows, the last one ending at the range end.
+    const uint64_t windows = (npages + window_pages_ - 1) / window_pages_;
+    const uint64_t w = tick_ % windows;
+    Vaddr lo = start + w * window_pages_ * placement::kBasePageBytes;
+    Vaddr hi = std::min<Vaddr>(end, lo + window_pages_ * placement::kBasePageBytes);
+    return inner_.ForEachPage(pid, lo, hi, fn);
   }
 
  private:
   const placement::PageLocator& inner_;
-  mutable std::map<std::tuple<Pid, Vaddr, Vaddr>, absl::StatusOr<Residency>> cache_;
+  Cache& cache_;
+  uint64_t tick_, refresh_, window_pages_;
 };
 
 // Counts pages that landed on each node, for PROMOTED/DEMOTED_PAGES: the
@@ -134,7 +158,8 @@ PlacementLoop::PlacementLoop(const HplacedConfig& config, LoopDeps deps, Pid sel
       deps_(deps),
       self_pid_(self_pid),
       tracker_(config.tracker),
-      budget_(config.budget, deps.clock) {
+      budget_clock_(deps.clock, &counters_.cpu_move_ns),
+      budget_(config.budget, &budget_clock_) {
   PLACEMENT_CHECK(config.Validate().ok());
   PLACEMENT_CHECK(deps.system != nullptr && deps.syscall != nullptr && deps.clock != nullptr);
   buffer_.resize(std::min<size_t>(config.max_samples_per_tick, 1 << 16));
@@ -147,6 +172,12 @@ void PlacementLoop::Error(const absl::Status& s) {
 }
 
 void PlacementLoop::RefreshProcesses(int64_t now_ns) {
+  const int64_t cpu0 = deps_.clock->OwnCpuNs();
+  RefreshProcessesInner(now_ns);
+  counters_.cpu_refresh_ns += deps_.clock->OwnCpuNs() - cpu0;
+}
+
+void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
   last_maps_ns_ = now_ns;
   ++counters_.maps_refreshes;
   adapters::ProcessFilter filter;
@@ -211,13 +242,26 @@ absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
 }
 
 absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
+  const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
   const placement::TrackerSnapshot snap = tracker_.Snapshot();
   adapters::LocatorConfig lcfg;
   lcfg.fmem_node = config_.fmem_node;
   lcfg.smem_node = config_.smem_node;
+  lcfg.max_exact_pages = config_.locate_exact_pages;
+  lcfg.sample_pages = config_.locate_sample_pages;
   CountingSyscall counting(*deps_.syscall, config_.fmem_node, config_.smem_node);
   adapters::MovePagesLocator real_locator(counting, lcfg);
-  TickLocator locator(real_locator);
+  // Forget ranges that no longer exist (split, merged, unmapped, exited).
+  {
+    absl::flat_hash_set<std::tuple<Pid, Vaddr, Vaddr>> live;
+    for (const placement::RangeStats& r : snap.ranges()) live.insert({r.pid, r.start, r.end});
+    for (auto it = residency_cache_.begin(); it != residency_cache_.end();) {
+      it = live.contains(it->first) ? std::next(it) : residency_cache_.erase(it);
+    }
+  }
+  TickLocator locator(real_locator, residency_cache_, counters_.ticks,
+                      static_cast<uint64_t>(config_.locate_refresh_ticks),
+                      config_.locate_window_pages);
 
   uint64_t tracked_fmem = 0, tracked_smem = 0;
   for (const placement::RangeStats& r : snap.ranges()) {
@@ -300,13 +344,27 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   }
   last_classes_ = std::move(*classes);
   have_classes_ = true;
-  if (plan->rounds.empty()) return absl::OkStatus();
+  if (plan->rounds.empty()) {
+    counters_.cpu_locate_ns += deps_.clock->OwnCpuNs() - cpu_plan0;
+    return absl::OkStatus();
+  }
 
+  // Ranges that had pages planned are located afresh next tick.
+  for (const placement::PageMove& m : plan->Flatten()) {
+    auto it = residency_cache_.upper_bound(std::make_tuple(m.pid, m.addr, ~Vaddr{0}));
+    if (it == residency_cache_.begin()) continue;
+    --it;
+    const auto& [pid, start, end] = it->first;
+    if (pid == m.pid && start <= m.addr && m.addr < end) residency_cache_.erase(it);
+  }
+  const int64_t cpu_moves0 = deps_.clock->OwnCpuNs();
+  counters_.cpu_locate_ns += cpu_moves0 - cpu_plan0;
   const uint64_t to_fmem0 = counting.to_fmem, to_smem0 = counting.to_smem;
   adapters::MoverConfig mcfg;
   mcfg.max_batch_pages = config_.max_batch_pages;
   adapters::MovePagesExecutor executor(counting, mcfg);
   const adapters::MoverResult r = executor.Execute(*plan);
+  counters_.cpu_move_ns += deps_.clock->OwnCpuNs() - cpu_moves0;
   counters_.promoted_pages += counting.to_fmem - to_fmem0;
   counters_.demoted_pages += counting.to_smem - to_smem0;
   counters_.planned_moves += r.report.planned_moves;
@@ -372,7 +430,10 @@ absl::Status PlacementLoop::Tick() {
     RefreshProcesses(now);
   }
   uint64_t n = 0;
-  if (absl::Status s = ReadSamples(&n); !s.ok()) {
+  const int64_t cpu_s0 = deps_.clock->OwnCpuNs();
+  absl::Status read_status = ReadSamples(&n);
+  counters_.cpu_sample_ns += deps_.clock->OwnCpuNs() - cpu_s0;
+  if (absl::Status s = read_status; !s.ok()) {
     const absl::Status err(s.code(), absl::StrCat("sample source: ", s.message()));
     if (!deps_.source_optional) return err;
     Error(err);
@@ -389,6 +450,7 @@ absl::Status PlacementLoop::Tick() {
   const int64_t interval = std::clamp<int64_t>(now - last_tick_ns_, tick_ns / 4, 4 * tick_ns);
   last_tick_ns_ = now;
   absl::Status moved = PlanAndMove(interval);
+  const int64_t cpu_o0 = deps_.clock->OwnCpuNs();
 
   ++counters_.ticks;
   if (counters_.ticks % static_cast<uint64_t>(config_.epoch_ticks) == 0) {
@@ -412,6 +474,7 @@ absl::Status PlacementLoop::Tick() {
     last_telemetry_ns_ = now;
     SendTelemetry();
   }
+  counters_.cpu_other_ns += deps_.clock->OwnCpuNs() - cpu_o0;
   return moved;
 }
 
@@ -449,6 +512,11 @@ std::string PlacementLoop::StatusJson() const {
   j["tracked_smem_bytes"] = c.tracked_smem_bytes;
   j["smem_share_ppm"] = Ppm(c.smem_share);
   j["cpu_ns"] = deps_.clock->OwnCpuNs();
+  j["cpu_refresh_ns"] = c.cpu_refresh_ns;
+  j["cpu_sample_ns"] = c.cpu_sample_ns;
+  j["cpu_locate_ns"] = c.cpu_locate_ns;
+  j["cpu_move_ns"] = c.cpu_move_ns;
+  j["cpu_other_ns"] = c.cpu_other_ns;
   j["wall_ns"] = started_ ? deps_.clock->MonotonicNs() - start_ns_ : 0;
   j["budget_pct"] = c.budget.budget_pct;
   j["budget_used_pct"] = c.budget.used_pct;

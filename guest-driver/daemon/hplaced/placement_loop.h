@@ -26,7 +26,9 @@
 #include <linux/virtio_hballoon.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -37,6 +39,7 @@
 #include "daemon/hplaced/system_view.h"
 #include "placement/budget_controller.h"
 #include "placement/classifier.h"
+#include "placement/page_locator.h"
 #include "placement/clock.h"
 #include "placement/range_tracker.h"
 #include "placement/sample_source.h"
@@ -73,6 +76,12 @@ struct LoopCounters {
   uint64_t telemetry_failed = 0;
   uint64_t errors = 0;  // non-fatal errors (a process's maps, meminfo, ...)
   uint64_t unreadable_processes = 0;  // maps not readable (EACCES), cumulative
+  // Own CPU time by stage, cumulative (Clock::OwnCpuNs deltas).
+  int64_t cpu_refresh_ns = 0;  // process list + maps
+  int64_t cpu_sample_ns = 0;   // source reads (A-bit scan ioctls) + ingest
+  int64_t cpu_locate_ns = 0;   // snapshot, locate, classify, plan
+  int64_t cpu_move_ns = 0;     // move_pages (migration work)
+  int64_t cpu_other_ns = 0;    // epoch, budget, telemetry
   std::string last_error;
   // Latest tick (not cumulative).
   size_t processes = 0;
@@ -104,6 +113,32 @@ struct TelemetryInputs {
 };
 std::vector<virtio_hballoon_stat> BuildTelemetry(const TelemetryInputs& in);
 
+// Residency of a range and the tick it was located at, kept across ticks
+// (see TickLocator in placement_loop.cc).
+struct ResidencyEntry {
+  absl::StatusOr<placement::Residency> res;
+  uint64_t tick = 0;
+};
+using ResidencyCache =
+    std::map<std::tuple<Pid, placement::Vaddr, placement::Vaddr>, ResidencyEntry>;
+
+// The clock the budget controller reads: own CPU minus the time spent in
+// move_pages moving pages.  Migration is bounded by the rate limit
+// (rate_limit_mib_per_s), not by the sampling budget: counting it there
+// would blind the sampler exactly while pages move (under TCG one 4 KiB
+// migration of a running process costs about a millisecond).
+class BudgetClock final : public placement::Clock {
+ public:
+  BudgetClock(const placement::Clock* inner, const int64_t* excluded_cpu_ns)
+      : inner_(inner), excluded_(excluded_cpu_ns) {}
+  int64_t MonotonicNs() const override { return inner_->MonotonicNs(); }
+  int64_t OwnCpuNs() const override { return inner_->OwnCpuNs() - *excluded_; }
+
+ private:
+  const placement::Clock* inner_;
+  const int64_t* excluded_;
+};
+
 class PlacementLoop {
  public:
   // CHECK-fails on a config that does not Validate() or missing deps.
@@ -121,6 +156,7 @@ class PlacementLoop {
 
  private:
   void RefreshProcesses(int64_t now_ns);
+  void RefreshProcessesInner(int64_t now_ns);
   absl::Status ReadSamples(uint64_t* read);
   absl::Status PlanAndMove(int64_t interval_ns);
   void SendTelemetry();
@@ -130,8 +166,9 @@ class PlacementLoop {
   LoopDeps deps_;
   Pid self_pid_;
   placement::RangeTracker tracker_;
-  placement::BudgetController budget_;
   LoopCounters counters_;
+  BudgetClock budget_clock_;
+  placement::BudgetController budget_;
   absl::flat_hash_set<Pid> tracked_;
   std::vector<placement::Sample> buffer_;
   bool started_ = false;
@@ -141,6 +178,7 @@ class PlacementLoop {
   int64_t last_telemetry_ns_ = 0;
   uint64_t window_samples_ = 0;
   bool have_classes_ = false;
+  ResidencyCache residency_cache_;
   placement::Classification last_classes_;
 };
 

@@ -54,6 +54,10 @@ thp_max_unevenness = 3
 file_backed = true
 shared = true
 max_batch_pages = 64
+locate_exact_pages = 100
+locate_sample_pages = 10
+locate_refresh_ticks = 3
+locate_window_pages = 0
 [tracker]
 max_ranges = 512
 min_range_kib = 4
@@ -86,6 +90,10 @@ initial_sample_period = 8191
   EXPECT_DOUBLE_EQ(c->rate_limit_mib_per_s, 12.5);
   EXPECT_EQ(c->round_bytes, 8ull << 20);
   EXPECT_TRUE(c->place_file_backed);
+  EXPECT_EQ(c->locate_exact_pages, 100u);
+  EXPECT_EQ(c->locate_sample_pages, 10u);
+  EXPECT_EQ(c->locate_refresh_ticks, 3);
+  EXPECT_EQ(c->locate_window_pages, 0u);
   EXPECT_EQ(c->tracker.max_ranges, 512u);
   EXPECT_EQ(c->tracker.min_range_bytes, 4096u);
   EXPECT_DOUBLE_EQ(c->tracker.decay_factor, 0.75);
@@ -132,6 +140,10 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->headroom_bytes, d.headroom_bytes);
   EXPECT_DOUBLE_EQ(c->rate_limit_mib_per_s, d.rate_limit_mib_per_s);
   EXPECT_EQ(c->round_bytes, d.round_bytes);
+  EXPECT_EQ(c->locate_exact_pages, d.locate_exact_pages);
+  EXPECT_EQ(c->locate_sample_pages, d.locate_sample_pages);
+  EXPECT_EQ(c->locate_refresh_ticks, d.locate_refresh_ticks);
+  EXPECT_EQ(c->locate_window_pages, d.locate_window_pages);
   EXPECT_EQ(c->tracker.max_ranges, d.tracker.max_ranges);
   EXPECT_DOUBLE_EQ(c->tracker.decay_factor, d.tracker.decay_factor);
   EXPECT_DOUBLE_EQ(c->budget.budget_pct, d.budget.budget_pct);

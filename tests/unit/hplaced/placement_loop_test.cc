@@ -390,5 +390,39 @@ TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
   EXPECT_THAT(loop.StatusJson(), ::testing::HasSubstr("\"demoted_pages\":512"));
 }
 
+
+// Queried pages over ticks [from, to) (move_pages calls without nodes).
+uint64_t QueriedPages(const FakePageMoveSyscall& mem, size_t from_call) {
+  uint64_t n = 0;
+  for (size_t i = from_call; i < mem.calls().size(); ++i) {
+    if (mem.calls()[i].dest_node == -1) n += mem.calls()[i].pages;
+  }
+  return n;
+}
+
+TEST_F(LoopTest, WindowedPlanningStillPromotesEverythingAndCachingCutsQueries) {
+  config.locate_window_pages = 256;  // 1 MiB windows: the hot range needs 4 ticks
+  config.locate_refresh_ticks = 8;
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);
+  for (int t = 0; t < 12; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  EXPECT_LE(max_fmem_used, kFmemCap - config.headroom_bytes);
+  EXPECT_EQ(mem.capacity_refusals(), 0u);
+  // Steady state: nothing moves, so ranges are re-queried only every 8 ticks.
+  const size_t c0 = mem.calls().size();
+  for (int t = 0; t < 8; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  const uint64_t cached = QueriedPages(mem, c0);
+  const uint64_t all_pages = (kColdBytes + kHotBytes) / kPage;
+  EXPECT_GT(cached, 0u);
+  EXPECT_LE(cached, 2 * all_pages);  // about one full locate in 8 ticks, not 8
+}
+
 }  // namespace
 }  // namespace tiervm::hplaced

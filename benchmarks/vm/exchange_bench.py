@@ -1,0 +1,79 @@
+"""Benchmark: swapping pages between the FMEM and SMEM nodes of a TCG guest
+with one move_pages(2) call (both directions) vs two calls (one per
+direction).  Runs benchmarks/vm/exchange_bench.c (built by CMake, passed in
+with the rig's overlay) in a guest with node 0 = 512 MiB and node 1 =
+1 GiB.
+
+  TIERVM_RIG_ENV=.../rig.env TIERVM_RESULTS_DIR=build/results \\
+    python3 benchmarks/vm/exchange_bench.py --binary build/benchmarks/exchange_bench \\
+      [--series 6.1 6.12] [--pairs 64,1024,8192] [--pages-per-mode 65536]
+
+results/exchange_bench.json:
+  accel            "tcg" or "kvm"
+  pages_per_mode   pages moved per mode and pair count (both directions)
+  runs[]           one per (kernel, pairs):
+    kernel, pairs, reps                      series, pair count, repetitions per mode
+    one_call_swaps_per_s, two_calls_swaps_per_s   pairs swapped per second
+    ratio            one_call / two_calls (> 1: one call is faster)
+    one_call_s, two_calls_s                  total seconds per mode
+    one_call_failed, two_calls_failed        pages not on their destination
+                     after a call of that mode (moved by the next repetition)
+    busy, other_failed                       failures by status: EBUSY/EAGAIN
+                     (transient), anything else (must be 0)
+  ratio_median     median ratio over all runs
+Exit status 1 if the program failed or a page failed other than EBUSY/EAGAIN.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "tests", "vm"))
+import rig  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--series", nargs="+", default=["6.1", "6.12"])
+    ap.add_argument("--pairs", default="64,1024,8192")
+    ap.add_argument("--pages-per-mode", type=int, default=65536)
+    args = ap.parse_args()
+    env = rig.load_env()
+    runs = []
+    ok = True
+    for series in args.series:
+        with rig.Guest(env, "xbench", series=series, nodes_mib=(512, 1024),
+                       overlay={"/bin/exchange_bench": args.binary}) as g:
+            rc, out = g.run("exchange_bench --pairs %s --pages-per-mode %d" %
+                            (args.pairs, args.pages_per_mode),
+                            timeout=1200, check=False)
+            print(out, flush=True)
+            if rc != 0:
+                ok = False
+            for line in out.splitlines():
+                line = line.strip()
+                if line.startswith("{"):
+                    r = json.loads(line)
+                    r["kernel"] = series
+                    ok = ok and r["other_failed"] == 0
+                    runs.append(r)
+    if not runs:
+        ok = False
+    res = {
+        "accel": "kvm" if env.get("KVM_USABLE") == "1" else "tcg",
+        "pages_per_mode": args.pages_per_mode,
+        "runs": runs,
+        "ratio_median": statistics.median(r["ratio"] for r in runs)
+        if runs else None,
+        "passed": ok,
+    }
+    print("wrote", rig.write_result("exchange_bench", res))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
