@@ -64,8 +64,7 @@ class Tools:
         self.kvzipf = os.path.join(b, "vm_kvzipf")
         self.hplaced = os.path.join(build_dir, "guest-driver", "daemon",
                                     "hplaced", "hplaced")
-        self.agent = os.path.join(build_dir, "host-agent", "daemon",
-                                  "tiervm-agent")
+        self.agent = os.path.join(build_dir, "host-agent", "tiervm-agent")
 
     def have(self, path):
         return os.path.isfile(path) and os.access(path, os.X_OK)

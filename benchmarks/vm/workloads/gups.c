@@ -202,7 +202,10 @@ int main(int argc, char **argv) {
       last = now_s();
       if (t - t0 >= duration_s) break;
     }
-    if (phase_s && (long)((t - t0) / phase_s) != phase)
+    /* No new phase at the very end: the last report belongs to the last
+     * phase of the run. */
+    if (phase_s && t - t0 < duration_s &&
+        (long)((t - t0) / phase_s) != phase)
       phase = (long)((t - t0) / phase_s);
   }
   return 0;
