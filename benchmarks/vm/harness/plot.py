@@ -4,7 +4,8 @@ figure, four panels, every policy (and VM) a line in each panel:
      pages (redis, sqlite), percent;
   2. workload throughput (ops/s);
   3. pages migrated (pgmigrate_success, cumulative since the policy start);
-  4. NUMA hint faults and PTE updates (cumulative, log scale).
+  4. NUMA hint faults and PTE updates (cumulative, log scale);
+  5. with the host agent: the FMEM node's balloon size (QMP actual).
 Data files (one per policy and VM, whitespace-separated, header comment)
 go next to the PNG under <results>/<scenario>/."""
 
@@ -48,10 +49,14 @@ def plot(result, out_dir, png_path):
         return None, "no series"
     res_label = ("hot-set pages on FMEM (%)" if result["config"]["workload"]
                  ["kind"] == "gups" else "workload RSS on FMEM (%)")
-    g = ["set terminal pngcairo size 1400,1000 noenhanced" if
-         _has_cairo() else "set terminal png size 1400,1000",
+    balloon = bool(result["config"].get("agent"))
+    rows = 3 if balloon else 2
+    height = 1400 if balloon else 1000
+    g = ["set terminal pngcairo size 1400,%d noenhanced" % height if
+         _has_cairo() else "set terminal png size 1400,%d" % height,
          "set output '%s'" % png_path,
-         "set multiplot layout 2,2 title '%s: %s (%s, guest %s)'" % (
+         "set multiplot layout %d,2 title '%s: %s (%s, guest %s)'" % (
+             rows,
              result["scenario"], _esc(result["config"]["description"][:90]),
              result["mode"], result["config"]["kernel"]),
          "set key bottom right", "set grid", "set xlabel 'time since policy "
@@ -79,6 +84,10 @@ def plot(result, out_dir, png_path):
         + ["'%s' using 1:($6+1) with lines dt 2 lc %d title '%s pte'" % (
             dat, i + 1, _esc(label)) for i, (dat, label) in
             enumerate(lines)]))
+    if balloon:
+        g.append("unset logscale y")
+        panel("FMEM balloon (host agent)", "node 0 balloon actual (MiB)", 9,
+              ["set yrange [0:*]"])
     g.append("unset multiplot")
     script = os.path.join(dat_dir, "plot.gp")
     with open(script, "w") as f:
