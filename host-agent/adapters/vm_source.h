@@ -72,8 +72,10 @@ class VmSource {
   virtual std::vector<VmEntry> Vms() = 0;
 
   // A lifecycle hook says a VM started (with its QMP socket when the hook
-  // knows it) or stopped.  Sources that discover by themselves may only
-  // use this to rescan sooner.  InvalidArgument for an unusable socket.
+  // knows it) or stopped.  Called while the hook waits for the agent's
+  // answer, so implementations must not block on the VM (no libvirt call
+  // about it); discovery work waits for the next Refresh().
+  // InvalidArgument for a bad name or an unusable socket.
   virtual absl::Status NotifyStarted(const VmId& id,
                                      const std::string& qmp_socket) = 0;
   virtual void NotifyStopped(const VmId& id) = 0;

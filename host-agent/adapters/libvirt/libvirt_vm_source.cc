@@ -56,7 +56,10 @@ absl::Status LibvirtVmSource::Refresh() {
   for (const std::string& name : *names) {
     if (!IsValidVmName(name)) continue;  // cannot be a label/file name
     seen.insert(name);
-    if (vms_.contains(name)) continue;
+    if (auto it = vms_.find(name); it != vms_.end()) {
+      if (reread_.contains(name)) ReadMetadata(name, it->second);
+      continue;
+    }
     Vm vm;
     vm.monitor = std::make_unique<Monitor>(api_.get(), name);
     ReadMetadata(name, vm);
@@ -65,6 +68,7 @@ absl::Status LibvirtVmSource::Refresh() {
   for (auto it = vms_.begin(); it != vms_.end();) {
     it = seen.contains(it->first) ? std::next(it) : vms_.erase(it);
   }
+  reread_.clear();
   return absl::OkStatus();
 }
 
@@ -79,9 +83,8 @@ absl::Status LibvirtVmSource::NotifyStarted(const VmId& id,
   if (!IsValidVmName(id)) {
     return absl::InvalidArgumentError(absl::StrCat("bad VM name '", id, "'"));
   }
-  auto it = vms_.find(id);
-  if (it != vms_.end()) ReadMetadata(id, it->second);
-  return Refresh();
+  reread_.insert(id);
+  return absl::OkStatus();
 }
 
 absl::Status LibvirtVmSource::MetadataStatus(const VmId& id) const {

@@ -6,8 +6,10 @@
 //
 // Lifecycle: discovery is polled — every Refresh() (each agent period)
 // lists the running domains, so a start/stop is seen within one period
-// even without the hook; the qemu hook's vm-event only triggers an earlier
-// rescan.  (Polling needs no libvirt event-loop thread, and a list call per
+// even without the hook.  A hook's vm-event `started` only marks the
+// domain's metadata for a re-read at the next Refresh: libvirt runs hooks
+// while it holds the domain, so NotifyStarted/NotifyStopped never call
+// libvirt (the agent answers the hook first; libvirt-hooks/README.md).  (Polling needs no libvirt event-loop thread, and a list call per
 // period is cheap next to the per-VM query-hballoon.)
 //
 // Everything libvirt-specific sits behind LibvirtApi so that the source is
@@ -22,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,8 +60,8 @@ class LibvirtVmSource final : public VmSource {
 
   absl::Status Refresh() override;
   std::vector<VmEntry> Vms() override;
-  // Re-reads the domain's metadata and rescans.  `qmp_socket` is ignored:
-  // libvirt owns the monitor.
+  // Marks the domain's metadata for a re-read at the next Refresh() (no
+  // libvirt call here).  `qmp_socket` is ignored: libvirt owns the monitor.
   absl::Status NotifyStarted(const VmId& id,
                              const std::string& qmp_socket) override;
   void NotifyStopped(const VmId& id) override { vms_.erase(id); }
@@ -91,6 +94,7 @@ class LibvirtVmSource final : public VmSource {
 
   std::unique_ptr<LibvirtApi> api_;
   std::map<VmId, Vm> vms_;
+  std::set<VmId> reread_;  // metadata to re-read at the next Refresh
 };
 
 }  // namespace tiervm::agent

@@ -133,14 +133,22 @@ TEST(LibvirtVmSourceTest, DiscoversDomainsAndRunsCommands) {
   fake->reply = R"({"event":"X","data":{},"timestamp":{"seconds":1,"microseconds":2}})";
   EXPECT_FALSE(QueryHballoon(*vms[0].monitor, 1000).ok());
 
-  // Metadata is read once per domain, again when a hook announces it.
+  // Metadata is read once per domain, again at the next Refresh after a
+  // hook announces it -- never from inside the hook's request (libvirt
+  // holds the domain while the hook waits for the agent's answer).
   const int reads = fake->metadata_reads;
   ASSERT_TRUE(src.Refresh().ok());
   EXPECT_EQ(fake->metadata_reads, reads);
   fake->metadata["db"] =
       R"(<t:tiering xmlns:t="http://tiervm.org/xmlns/libvirt/1.0"><t:weight>9</t:weight></t:tiering>)";
+  const size_t sent = fake->sent.size();
   ASSERT_TRUE(src.NotifyStarted("db", "").ok());
+  EXPECT_EQ(fake->metadata_reads, reads);
+  EXPECT_EQ(fake->sent.size(), sent);
+  EXPECT_EQ(src.Vms()[0].settings.weight, 4u);
+  ASSERT_TRUE(src.Refresh().ok());
   EXPECT_EQ(src.Vms()[0].settings.weight, 9u);
+  EXPECT_FALSE(src.NotifyStarted("bad name", "").ok());
 
   // Bad metadata: the VM is still managed, with defaults and an error.
   fake->metadata["web"] = "<broken";
