@@ -129,6 +129,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"placement.max_batch_pages", Int(1, 1 << 16, [](auto& c, int64_t v) {
          c.max_batch_pages = static_cast<size_t>(v);
        })},
+      {"placement.min_hot_weight_per_mib",
+       Real(0, 1e12, [](auto& c, double v) { c.min_hot_weight_per_mib = v; })},
       {"placement.locate_exact_pages", Int(1, 1 << 28, [](auto& c, int64_t v) {
          c.locate_exact_pages = static_cast<size_t>(v);
        })},

@@ -50,6 +50,13 @@ struct HplacedConfig {
   // estimated from locate_sample_pages pages beyond, and re-queried every
   // locate_refresh_ticks ticks or after pages of it moved.  Planning walks
   // at most locate_window_pages of one range per tick (a rotating window).
+  // Ranges whose sampled weight per MiB is below this are treated as
+  // unsampled (never hot, demoted first).  In accessed-bit units one scan
+  // pass that finds a whole MiB young adds 256, so a range touched once
+  // falls below 4 after six epochs (decay 0.5) while a range in use stays
+  // far above.  Without it, data touched once (at start-up) would fill
+  // every free FMEM byte and cost migrations.  0 disables.
+  double min_hot_weight_per_mib = 4.0;
   size_t locate_exact_pages = 4096;
   size_t locate_sample_pages = 1024;
   int64_t locate_refresh_ticks = 10;

@@ -212,10 +212,21 @@ void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
       continue;
     }
     seen.insert(p.pid);
+    if (!tracked_.contains(p.pid) && deps_.source_control != nullptr &&
+        deps_.source_control->NeedsBaselinePass()) {
+      // Accessed bits found on the first visit of a page only say it was
+      // touched at some time since it was mapped: the pass under way may
+      // or may not have visited this process, the one after it surely
+      // does.  Until both are done its samples carry no recency.
+      baseline_until_pass_[p.pid] = deps_.source_control->Passes() + 2;
+    }
     targets.emplace(p.pid, std::move(*vmas));
   }
   for (Pid pid : tracked_) {
-    if (!seen.contains(pid)) (void)tracker_.RemoveProcess(pid);
+    if (!seen.contains(pid)) {
+      (void)tracker_.RemoveProcess(pid);
+      baseline_until_pass_.erase(pid);
+    }
   }
   tracked_ = std::move(seen);
   counters_.processes = tracked_.size();
@@ -232,8 +243,25 @@ absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
     absl::StatusOr<size_t> n = deps_.source->Read(absl::MakeSpan(buffer_.data(), want));
     if (!n.ok()) return n.status();
     if (*n == 0) break;
-    tracker_.Ingest(absl::MakeConstSpan(buffer_.data(), *n));
     *read += *n;
+    size_t keep = *n;
+    if (!baseline_until_pass_.empty()) {
+      const uint64_t passes = deps_.source_control->Passes();
+      for (auto it = baseline_until_pass_.begin(); it != baseline_until_pass_.end();) {
+        if (passes >= it->second) {
+          baseline_until_pass_.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+      keep = 0;
+      for (size_t i = 0; i < *n; ++i) {
+        if (baseline_until_pass_.contains(buffer_[i].pid)) continue;
+        buffer_[keep++] = buffer_[i];
+      }
+      counters_.samples_baseline += *n - keep;
+    }
+    tracker_.Ingest(absl::MakeConstSpan(buffer_.data(), keep));
   }
   counters_.samples += *read;
   counters_.samples_unmapped += tracker_.stats().samples_unknown_pid +
@@ -241,9 +269,26 @@ absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
   return absl::OkStatus();
 }
 
+// `snap` with the weight of ranges below `min_weight_per_mib` set to zero
+// (the classifier never makes a range without weight hot).
+static placement::TrackerSnapshot WithoutFaintRanges(const placement::TrackerSnapshot& snap,
+                                              double min_weight_per_mib) {
+  if (min_weight_per_mib <= 0) return snap;
+  std::vector<placement::RangeStats> ranges = snap.ranges();
+  for (placement::RangeStats& r : ranges) {
+    if (r.density() < min_weight_per_mib) {
+      r.weight = 0;
+      r.store_weight = 0;
+      r.sub_weight.fill(0);
+    }
+  }
+  return placement::TrackerSnapshot(snap.epoch(), std::move(ranges));
+}
+
 absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
-  const placement::TrackerSnapshot snap = tracker_.Snapshot();
+  const placement::TrackerSnapshot snap =
+      WithoutFaintRanges(tracker_.Snapshot(), config_.min_hot_weight_per_mib);
   adapters::LocatorConfig lcfg;
   lcfg.fmem_node = config_.fmem_node;
   lcfg.smem_node = config_.smem_node;
@@ -485,6 +530,7 @@ std::string PlacementLoop::StatusJson() const {
   j["epochs"] = c.epochs;
   j["samples"] = c.samples;
   j["samples_unmapped"] = c.samples_unmapped;
+  j["samples_baseline"] = c.samples_baseline;
   j["maps_refreshes"] = c.maps_refreshes;
   j["promoted_pages"] = c.promoted_pages;
   j["demoted_pages"] = c.demoted_pages;

@@ -31,6 +31,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "daemon/adapters/hballoon_dev.h"
@@ -65,6 +66,7 @@ struct LoopCounters {
   uint64_t epochs = 0;
   uint64_t samples = 0;
   uint64_t samples_unmapped = 0;  // outside tracked ranges or unknown pid
+  uint64_t samples_baseline = 0;  // dropped: first pass over a new process
   uint64_t maps_refreshes = 0;
   uint64_t promoted_pages = 0;  // applied moves to the FMEM node
   uint64_t demoted_pages = 0;   // applied moves to the SMEM node
@@ -170,6 +172,9 @@ class PlacementLoop {
   BudgetClock budget_clock_;
   placement::BudgetController budget_;
   absl::flat_hash_set<Pid> tracked_;
+  // New processes whose samples are dropped until the source's pass
+  // counter reaches this (see RefreshProcesses).
+  absl::flat_hash_map<Pid, uint64_t> baseline_until_pass_;
   std::vector<placement::Sample> buffer_;
   bool started_ = false;
   int64_t start_ns_ = 0;

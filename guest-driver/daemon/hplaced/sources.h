@@ -32,6 +32,8 @@ class AbitControl final : public SourceControl {
   void SetTargets(const ScanTargets& targets) override;
   void SetRates(uint64_t sample_period, double scan_pages_per_s) override;
   uint64_t TakePagesScanned() override;
+  bool NeedsBaselinePass() const override { return true; }
+  uint64_t Passes() const override { return source_->stats().passes; }
 
  private:
   adapters::AbitSampleSource* source_;

@@ -67,6 +67,12 @@ class SourceControl {
   // Pages of address space scanned since the previous call (0 for a
   // source that does not scan): the budget controller's scan cost.
   virtual uint64_t TakePagesScanned() = 0;
+  // Scanning sources: true when the first visit of a page reports history
+  // (accessed bits set since the page was mapped) rather than recent use;
+  // the loop then drops a new process's samples until Passes() -- the
+  // number of completed passes over all targets -- has advanced by two.
+  virtual bool NeedsBaselinePass() const { return false; }
+  virtual uint64_t Passes() const { return 0; }
 };
 
 }  // namespace tiervm::hplaced

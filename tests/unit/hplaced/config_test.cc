@@ -55,6 +55,7 @@ file_backed = true
 shared = true
 max_batch_pages = 64
 locate_exact_pages = 100
+min_hot_weight_per_mib = 0
 locate_sample_pages = 10
 locate_refresh_ticks = 3
 locate_window_pages = 0
@@ -91,6 +92,7 @@ initial_sample_period = 8191
   EXPECT_EQ(c->round_bytes, 8ull << 20);
   EXPECT_TRUE(c->place_file_backed);
   EXPECT_EQ(c->locate_exact_pages, 100u);
+  EXPECT_EQ(c->min_hot_weight_per_mib, 0.0);
   EXPECT_EQ(c->locate_sample_pages, 10u);
   EXPECT_EQ(c->locate_refresh_ticks, 3);
   EXPECT_EQ(c->locate_window_pages, 0u);
@@ -141,6 +143,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_DOUBLE_EQ(c->rate_limit_mib_per_s, d.rate_limit_mib_per_s);
   EXPECT_EQ(c->round_bytes, d.round_bytes);
   EXPECT_EQ(c->locate_exact_pages, d.locate_exact_pages);
+  EXPECT_DOUBLE_EQ(c->min_hot_weight_per_mib, d.min_hot_weight_per_mib);
   EXPECT_EQ(c->locate_sample_pages, d.locate_sample_pages);
   EXPECT_EQ(c->locate_refresh_ticks, d.locate_refresh_ticks);
   EXPECT_EQ(c->locate_window_pages, d.locate_window_pages);

@@ -100,6 +100,10 @@ class ScriptedSource final : public placement::SampleSource {
 
 class RecordingControl final : public SourceControl {
  public:
+  bool baseline = false;
+  uint64_t passes = 0;
+  bool NeedsBaselinePass() const override { return baseline; }
+  uint64_t Passes() const override { return passes; }
   ScanTargets targets;
   int set_targets_calls = 0;
   std::vector<double> scan_rates;
@@ -390,6 +394,45 @@ TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
   EXPECT_THAT(loop.StatusJson(), ::testing::HasSubstr("\"demoted_pages\":512"));
 }
 
+
+TEST_F(LoopTest, ScanningSourceFirstPassesOverANewProcessAreDropped) {
+  control.baseline = true;
+  control.passes = 5;
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);  // everything young since it was mapped
+  Touch(kHot, kHotBytes);
+  Tick(loop);
+  EXPECT_EQ(loop.counters().samples_baseline, (kColdBytes + kHotBytes) / kPage);
+  EXPECT_EQ(loop.counters().promoted_pages, 0u);
+  control.passes = 6;  // the pass under way ends: still history
+  Touch(kHot, kHotBytes);
+  Tick(loop);
+  EXPECT_EQ(loop.counters().samples_baseline, (kColdBytes + 2 * kHotBytes) / kPage);
+  control.passes = 7;  // a full pass after the process appeared
+  for (int t = 0; t < 4; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  EXPECT_EQ(loop.counters().samples_baseline, (kColdBytes + 2 * kHotBytes) / kPage);
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+}
+
+TEST_F(LoopTest, DataTouchedOnceStopsBeingHotOnceFaint) {
+  for (double threshold : {4.0, 0.0}) {
+    config.min_hot_weight_per_mib = threshold;
+    PlacementLoop loop = MakeLoop();
+    Touch(kHot, kHotBytes);  // once (256 per MiB), then never again
+    Tick(loop);
+    EXPECT_EQ(loop.counters().hot_bytes, kHotBytes);
+    // Seven halvings: 2 per MiB, below 4.
+    for (int t = 0; t < 7; ++t) Tick(loop);
+    if (threshold > 0) {
+      EXPECT_EQ(loop.counters().hot_bytes, 0u);
+    } else {
+      EXPECT_EQ(loop.counters().hot_bytes, kHotBytes);  // faint but still "hot"
+    }
+  }
+}
 
 // Queried pages over ticks [from, to) (move_pages calls without nodes).
 uint64_t QueriedPages(const FakePageMoveSyscall& mem, size_t from_call) {
