@@ -32,12 +32,14 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
   --epoch-accesses=N       oracle epoch (default 8388608)
   --window-accesses=N      metrics window (default epoch / 8)
   --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
-  tiervm (ours): --tick-ms=500 --epoch-ticks=1 --headroom-pct=1 --rate-mib=256
+  tiervm (ours): --tick-ms=100 --epoch-ticks=1 --headroom-pct=1 --rate-mib=256
                  --budget-pct=1 --min-sample-period=1009 --no-budget --sample-period=4093
                  --min-range-kib=2048 --decay=0.5
   --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
   --no-plot                skip gnuplot
   --max-trace-mib=M        refuse larger trace files (default 2048)
+  --loop-to=N              replay a trace with fewer than N accesses back to back
+                           until it has N (short recordings of real programs)
 )";
 
 struct Flags {
@@ -85,7 +87,7 @@ int main(int argc, char** argv) {
                                  "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
                                  "headroom-pct", "rate-mib", "budget-pct", "min-sample-period", "no-budget",
                                  "sample-period", "min-range-kib", "decay", "require", "no-plot",
-                                 "max-trace-mib"};
+                                 "max-trace-mib", "loop-to"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -120,10 +122,10 @@ int main(int argc, char** argv) {
   if (dir.empty()) dir = std::getenv("TIERVM_RESULTS_DIR") ? std::getenv("TIERVM_RESULTS_DIR") : "results";
   std::system(("mkdir -p '" + dir + "'").c_str());
 
-  double fmem_pct = 25, fmem_mib = 0, tick_ms = 500, headroom_pct = 1, rate_mib = 256, budget_pct = 1,
+  double fmem_pct = 25, fmem_mib = 0, tick_ms = 100, headroom_pct = 1, rate_mib = 256, budget_pct = 1,
          decay = 0.5;
   uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
-           min_range_kib = 2048, max_trace_mib = 2048;
+           min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0;
   LatencyModel lat;
   if (!GetDouble(f, "fmem-pct", &fmem_pct) || !GetDouble(f, "fmem-mib", &fmem_mib) ||
       !GetDouble(f, "fmem-ns", &lat.fmem_ns) || !GetDouble(f, "smem-ns", &lat.smem_ns) ||
@@ -132,7 +134,8 @@ int main(int argc, char** argv) {
       !GetDouble(f, "decay", &decay) || !GetU64(f, "epoch-accesses", &epoch_acc) ||
       !GetU64(f, "window-accesses", &window_acc) || !GetU64(f, "epoch-ticks", &epoch_ticks) ||
       !GetU64(f, "min-sample-period", &min_period) || !GetU64(f, "sample-period", &period) ||
-      !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib)) {
+      !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib) ||
+      !GetU64(f, "loop-to", &loop_to)) {
     return 2;
   }
   if (!(fmem_pct > 0 && fmem_pct <= 100) || epoch_acc == 0 || !(tick_ms > 0) || epoch_ticks == 0 ||
@@ -208,6 +211,27 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::vector<Sample>> recs = tiervm::placement::DecodeTrace(bytes);
     if (!recs.ok()) return Fail(absl::Status(recs.status().code(), path + ": " + std::string(recs.status().message())));
     std::string().swap(bytes);
+    // A short recording is replayed back to back until it reaches
+    // --loop-to accesses, as a program repeating the recorded work.
+    uint64_t loops = 1;
+    if (loop_to > 0) {
+      uint64_t acc = 0;
+      for (const Sample& x : *recs) acc += x.weight;
+      if (acc > 0 && acc < loop_to) {
+        loops = (loop_to + acc - 1) / acc;
+        if (loops * recs->size() > (1ull << 27)) {
+          return Fail(absl::InvalidArgumentError(path + ": --loop-to would need more than 2^27 records"));
+        }
+        const std::vector<Sample> one = *recs;
+        const int64_t span_ns = one.back().time_ns + 1;
+        for (uint64_t l = 1; l < loops; ++l) {
+          for (Sample x : one) {
+            x.time_ns += static_cast<int64_t>(l) * span_ns;
+            recs->push_back(x);
+          }
+        }
+      }
+    }
     absl::StatusOr<SimTrace> trace = SimTrace::Build(BaseName(path), *std::move(recs), page_bytes);
     if (!trace.ok()) return Fail(trace.status());
     SimConfig cfg;
@@ -222,6 +246,7 @@ int main(int argc, char** argv) {
     rep.config = cfg;
     rep.epoch_accesses = epoch_acc;
     rep.run_config = run_config;
+    rep.run_config["trace_loops"] = loops;
     // The oracle runs first: its epoch sets give the phase changes.
     std::vector<std::string> order = policies;
     std::stable_partition(order.begin(), order.end(), [](const std::string& p) { return p == "oracle"; });

@@ -70,7 +70,8 @@ std::vector<PhaseChange> FindPhaseChanges(const std::vector<double>& prev_set_hi
 }
 
 Convergence TimeToFractionOfOracle(const Metrics& policy, const Metrics& oracle, uint64_t from_access,
-                                   uint64_t until_access, double fraction) {
+                                   uint64_t until_access, double fraction,
+                                   size_t sustain_windows) {
   Convergence c;
   c.from_access = from_access;
   const size_t n = std::min(policy.win_accesses.size(), oracle.win_accesses.size());
@@ -84,7 +85,17 @@ Convergence TimeToFractionOfOracle(const Metrics& policy, const Metrics& oracle,
       if (start_ns < 0) start_ns = prev_end_ns;
       const double pr = Ratio(policy.win_fmem[k], policy.win_accesses[k]);
       const double orr = Ratio(oracle.win_fmem[k], oracle.win_accesses[k]);
-      if (pr >= fraction * orr) {
+      // Reached when this window and the next sustain_windows - 1 (those
+      // before until_access) all are at `fraction` of the oracle: a window
+      // with free FMEM (e.g. during an initialisation pass) does not count.
+      bool ok = pr >= fraction * orr;
+      uint64_t s = end;
+      for (size_t q = k + 1; ok && q < n && q < k + sustain_windows && s < until_access; ++q) {
+        ok = Ratio(policy.win_fmem[q], policy.win_accesses[q]) >=
+             fraction * Ratio(oracle.win_fmem[q], oracle.win_accesses[q]);
+        s += policy.win_accesses[q];
+      }
+      if (ok) {
         c.reached = true;
         c.accesses = end - from_access;
         c.seconds = (policy.win_end_ns[k] - start_ns) / 1e9;
@@ -189,7 +200,8 @@ absl::Status WriteTraceOutputs(const TraceReport& r, const std::string& dir, boo
       "trace,policy,fmem_hit_ratio,hit_ratio_vs_oracle,avg_access_ns,slowdown_vs_all_fmem,"
       "pages_migrated,migrations_per_promotion,hint_faults,samples,warmup_to_90pct_s\n";
   for (const auto& p : j["policies"]) {
-    const auto& w = p["warmup_to_90pct_of_oracle"];
+    const nlohmann::json w =
+        p.contains("warmup_to_90pct_of_oracle") ? p["warmup_to_90pct_of_oracle"] : nlohmann::json(nullptr);
     absl::StrAppendFormat(&csv, "%s,%s,%.4f,%.4f,%.1f,%.3f,%d,%.3f,%d,%d,%s\n", r.trace->name,
                           p["name"].get<std::string>(), p["fmem_hit_ratio"].get<double>(),
                           p["hit_ratio_vs_oracle"].get<double>(), p["avg_access_ns"].get<double>(),

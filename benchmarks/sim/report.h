@@ -30,9 +30,10 @@ std::vector<PhaseChange> FindPhaseChanges(const std::vector<double>& prev_set_hi
                                           double max_overlap = 0.5);
 
 // From `from_access` (a phase change or 0) until `until_access`: the first
-// window starting at or after from_access whose FMEM hit ratio reaches
-// `fraction` of the oracle's in the same window.  Windows are the metrics'
-// windows (identical for every policy on one trace).
+// window starting at or after from_access from which the FMEM hit ratio
+// stays at `fraction` of the oracle's (same windows) for `sustain_windows`
+// windows in a row (fewer if the phase ends first).  Windows are the
+// metrics' windows (identical for every policy on one trace).
 struct Convergence {
   uint64_t from_access = 0;
   bool reached = false;
@@ -41,7 +42,7 @@ struct Convergence {
 };
 Convergence TimeToFractionOfOracle(const Metrics& policy, const Metrics& oracle,
                                    uint64_t from_access, uint64_t until_access,
-                                   double fraction = 0.9);
+                                   double fraction = 0.9, size_t sustain_windows = 4);
 
 struct TraceReport {
   const SimTrace* trace = nullptr;

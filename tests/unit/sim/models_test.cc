@@ -248,12 +248,16 @@ TEST(Report, PhaseChangesAndConvergence) {
     pol.win_end_ns.push_back(1e9 * (k + 1));
   }
   pol.win_fmem = {40, 40, 40, 10, 20, 38};
-  auto c = TimeToFractionOfOracle(pol, orc, 150, UINT64_MAX);
+  auto c = TimeToFractionOfOracle(pol, orc, 150, UINT64_MAX, 0.9, 1);
   EXPECT_TRUE(c.reached);
   EXPECT_EQ(c.accesses, 150u);  // windows 3, 4, 5: 38 >= 0.9 * 40 at the end of window 5
   EXPECT_DOUBLE_EQ(c.seconds, 3.0);
   auto never = TimeToFractionOfOracle(pol, orc, 150, 250);
   EXPECT_FALSE(never.reached);
+  // Sustained: from 0, windows 0-2 are good but 3 is not; with 2 windows
+  // of sustain, window 0 qualifies, with 4 only window 5 (the last) does.
+  EXPECT_EQ(TimeToFractionOfOracle(pol, orc, 0, UINT64_MAX, 0.9, 2).accesses, 50u);
+  EXPECT_EQ(TimeToFractionOfOracle(pol, orc, 0, UINT64_MAX, 0.9, 4).accesses, 300u);
 }
 
 }  // namespace
