@@ -73,7 +73,7 @@ void AgentLoop::ReadVm(const VmEntry& e, VmRecord& rec, absl::Time now) {
       QueryHballoon(*e.monitor, config_.qmp_timeout_ms);
   if (!infos.ok()) {
     rec.error = std::string(infos.status().message());
-    rec.status_state = rec.ever_read ? "unreachable" : "unreachable";
+    rec.status_state = "unreachable";
     return;
   }
   const qmp::HballoonInfo* dev = nullptr;
