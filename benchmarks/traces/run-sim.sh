@@ -25,6 +25,15 @@ COMMON=(--weight=16 --seed=1)
        --footprint-mib=256 --hot-mib=32 --phases=3 "${COMMON[@]}"
 "$GEN" --kind=zipf  --out="$TD/zipf_kv.tvmt"     --records=$N --keys=262144 --item-bytes=512 --theta=0.99 "${COMMON[@]}"
 "$GEN" --kind=scan  --out="$TD/scan_hot.tvmt"    --records=$N --footprint-mib=256 --hot-mib=32 --hot-frac=0.7 "${COMMON[@]}"
+# Recorder smoke test (a few seconds): the whole valgrind -> lackey ->
+# tiervm-trace-record pipeline on /bin/true, no cache model.
+if command -v valgrind >/dev/null; then
+  valgrind --tool=lackey --trace-mem=yes --log-fd=3 /bin/true 3>&1 1>/dev/null 2>/dev/null \
+    | "$REC" --out="$TD/rec_smoke_true.tvmt" --period=101 --llc-kib=0 2>"$TD/rec_smoke_true.stats.json"
+  echo "recorder smoke test: $(cat "$TD/rec_smoke_true.stats.json")" >&2
+else
+  echo "valgrind not installed: recorder smoke test skipped" >&2
+fi
 if [ "$DO_RECORD" = --record ]; then
   "$HERE/record-real.sh" "$REC" "$TD" "$MODE"
 fi

@@ -79,5 +79,23 @@ TEST(Simulation, AccountsLatencyHitsAndCapacity) {
   EXPECT_DOUBLE_EQ(sim.metrics().migrate_ns, 2 * c.latency.MigrateNs(4096));
 }
 
+TEST(Simulation, HugePagesMoveWholeAndCostMore) {
+  std::vector<Sample> r = {S(kBase + 5), S(kBase + (2 << 20) - 1), S(kBase + (2 << 20))};
+  auto t = SimTrace::Build("thp", r, 2 << 20);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->num_pages, 2u);
+  EXPECT_EQ(t->touched_pages, 2u);
+  EXPECT_EQ(t->page_of[0], t->page_of[1]);
+  SimConfig c;
+  c.fmem_capacity_pages = 1;
+  Simulation sim(&*t, c);
+  FirstTouchPolicy ft;
+  ASSERT_TRUE(sim.Run(ft).ok());
+  EXPECT_EQ(sim.metrics().fmem_accesses, 2u);
+  ASSERT_TRUE(sim.Move(0, Tier::kSmem));
+  EXPECT_DOUBLE_EQ(sim.metrics().migrate_ns, c.latency.MigrateNs(2 << 20));
+  EXPECT_GT(c.latency.MigrateNs(2 << 20), 100 * c.latency.MigrateNs(4096) / 2);
+}
+
 }  // namespace
 }  // namespace tiervm::sim
