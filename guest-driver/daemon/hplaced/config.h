@@ -57,10 +57,17 @@ struct HplacedConfig {
   // far above.  Without it, data touched once (at start-up) would fill
   // every free FMEM byte and cost migrations.  0 disables.
   double min_hot_weight_per_mib = 4.0;
-  size_t locate_exact_pages = 4096;
-  size_t locate_sample_pages = 1024;
+  size_t locate_exact_pages = 1024;
+  size_t locate_sample_pages = 256;
   int64_t locate_refresh_ticks = 10;
-  uint64_t locate_window_pages = 16384;
+  uint64_t locate_window_pages = 4096;
+  // When move_pages reports ENOMEM on FMEM (free memory was not where
+  // MemFree said: per-CPU lists, watermarks, a THP needing a free 2 MiB
+  // block), the headroom grows by this much per such tick, up to
+  // headroom_bytes + enomem_max_extra_bytes, and shrinks by a quarter of
+  // the step per tick without ENOMEM.  MiB in the file.
+  uint64_t enomem_step_bytes = 16ull << 20;
+  uint64_t enomem_max_extra_bytes = 64ull << 20;
   // [tracker]
   placement::RangeTrackerConfig tracker;
   // [budget]

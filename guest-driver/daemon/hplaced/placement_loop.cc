@@ -353,7 +353,8 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
 
   placement::ClassifierConfig ccfg;
   ccfg.fmem_capacity_bytes = capacity;
-  ccfg.headroom_bytes = std::min(config_.headroom_bytes, capacity);
+  counters_.headroom_bytes = config_.headroom_bytes + extra_headroom_bytes_;
+  ccfg.headroom_bytes = std::min(counters_.headroom_bytes, capacity);
   absl::StatusOr<placement::Classification> classes = placement::Classify(snap, locator, ccfg);
   if (!classes.ok()) {
     Error(classes.status());
@@ -391,6 +392,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   have_classes_ = true;
   if (plan->rounds.empty()) {
     counters_.cpu_locate_ns += deps_.clock->OwnCpuNs() - cpu_plan0;
+    AdjustHeadroom(/*no_mem=*/false);
     return absl::OkStatus();
   }
 
@@ -410,6 +412,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   adapters::MovePagesExecutor executor(counting, mcfg);
   const adapters::MoverResult r = executor.Execute(*plan);
   counters_.cpu_move_ns += deps_.clock->OwnCpuNs() - cpu_moves0;
+  AdjustHeadroom(r.report.no_mem > 0);
   counters_.promoted_pages += counting.to_fmem - to_fmem0;
   counters_.demoted_pages += counting.to_smem - to_smem0;
   counters_.planned_moves += r.report.planned_moves;
@@ -425,6 +428,16 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
                 r.report.applied_moves);
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
   return absl::OkStatus();
+}
+
+void PlacementLoop::AdjustHeadroom(bool no_mem) {
+  if (no_mem) {
+    extra_headroom_bytes_ =
+        std::min(config_.enomem_max_extra_bytes, extra_headroom_bytes_ + config_.enomem_step_bytes);
+  } else {
+    const uint64_t down = config_.enomem_step_bytes / 4;
+    extra_headroom_bytes_ = extra_headroom_bytes_ > down ? extra_headroom_bytes_ - down : 0;
+  }
 }
 
 void PlacementLoop::SendTelemetry() {
@@ -553,6 +566,7 @@ std::string PlacementLoop::StatusJson() const {
   j["fmem_free_bytes"] = c.fmem_free_bytes;
   j["balloon_pending_bytes"] = c.balloon_pending_bytes;
   j["fmem_capacity_bytes"] = c.fmem_capacity_bytes;
+  j["headroom_bytes"] = c.headroom_bytes;
   j["hot_bytes"] = c.hot_bytes;
   j["tracked_fmem_bytes"] = c.tracked_fmem_bytes;
   j["tracked_smem_bytes"] = c.tracked_smem_bytes;

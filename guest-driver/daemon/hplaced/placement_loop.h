@@ -91,6 +91,7 @@ struct LoopCounters {
   uint64_t fmem_free_bytes = 0;
   uint64_t balloon_pending_bytes = 0;  // FMEM balloon target - actual
   uint64_t fmem_capacity_bytes = 0;    // what placement may fill
+  uint64_t headroom_bytes = 0;         // in force (config + ENOMEM extra)
   uint64_t hot_bytes = 0;
   uint64_t tracked_fmem_bytes = 0;
   uint64_t tracked_smem_bytes = 0;
@@ -162,6 +163,7 @@ class PlacementLoop {
   absl::Status ReadSamples(uint64_t* read);
   absl::Status PlanAndMove(int64_t interval_ns);
   void SendTelemetry();
+  void AdjustHeadroom(bool no_mem);
   void Error(const absl::Status& s);
 
   HplacedConfig config_;
@@ -183,6 +185,7 @@ class PlacementLoop {
   int64_t last_telemetry_ns_ = 0;
   uint64_t window_samples_ = 0;
   bool have_classes_ = false;
+  uint64_t extra_headroom_bytes_ = 0;  // grown on ENOMEM, see config
   ResidencyCache residency_cache_;
   placement::Classification last_classes_;
 };

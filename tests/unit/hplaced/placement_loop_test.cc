@@ -4,6 +4,7 @@
 #include "daemon/hplaced/placement_loop.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <string>
@@ -432,6 +433,58 @@ TEST_F(LoopTest, DataTouchedOnceStopsBeingHotOnceFaint) {
       EXPECT_EQ(loop.counters().hot_bytes, kHotBytes);  // faint but still "hot"
     }
   }
+}
+
+// Refuses moves to FMEM with -ENOMEM per page for the next `fail_calls`
+// such calls; everything else goes to the fake.
+class EnomemOnPromote final : public adapters::PageMoveSyscall {
+ public:
+  explicit EnomemOnPromote(FakePageMoveSyscall& inner) : inner_(inner) {}
+  int fail_calls = 0;
+  long MovePages(Pid pid, absl::Span<const placement::Vaddr> pages, absl::Span<const int> nodes,
+                 absl::Span<int> status) override {
+    if (!nodes.empty() && nodes[0] == kFmem && fail_calls > 0) {
+      --fail_calls;
+      for (size_t i = 0; i < pages.size(); ++i) status[i] = -ENOMEM;
+      return static_cast<long>(pages.size());
+    }
+    return inner_.MovePages(pid, pages, nodes, status);
+  }
+
+ private:
+  FakePageMoveSyscall& inner_;
+};
+
+TEST_F(LoopTest, EnomemGrowsTheHeadroomAndCleanTicksShrinkIt) {
+  config.enomem_step_bytes = 2 * kMiB;
+  config.enomem_max_extra_bytes = 3 * kMiB;
+  EnomemOnPromote sys(mem);
+  sys.fail_calls = 2;
+  LoopDeps d;
+  d.system = &system;
+  d.source = &source;
+  d.syscall = &sys;
+  d.clock = &clock;
+  PlacementLoop loop(config, d, kSelf);
+  Touch(kCold, kColdBytes);
+  Touch(kHot, kHotBytes);
+  Tick(loop);  // promotions refused
+  EXPECT_GT(loop.counters().no_mem, 0u);
+  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes);
+  Touch(kHot, kHotBytes);
+  Tick(loop);  // refused again, planned with 2 MiB more headroom
+  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes + 2 * kMiB);
+  Touch(kHot, kHotBytes);
+  Tick(loop);  // capped at 3 MiB extra; promotions go through now
+  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes + 3 * kMiB);
+  EXPECT_GE(mem.free_bytes(kFmem), config.headroom_bytes + 3 * kMiB);
+  for (int t = 0; t < 8; ++t) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+  }
+  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes);  // shrunk back
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  EXPECT_EQ(mem.capacity_refusals(), 0u);
 }
 
 // Queried pages over ticks [from, to) (move_pages calls without nodes).
