@@ -10,8 +10,10 @@
 . "$(dirname "$0")/lib.sh"
 
 patchdir=$TIERVM_TOP/qemu-patches
+# --enable-numa (libnuma): memory backends with host-nodes=/policy=, which
+# libvirt's <numatune><memnode> and the real-hardware mode need.
 configure_flags=(--target-list=x86_64-softmmu --without-default-features
-    --enable-tcg --enable-kvm --enable-fdt=system --disable-docs
+    --enable-tcg --enable-kvm --enable-fdt=system --enable-numa --disable-docs
     --disable-install-blobs --disable-werror)
 
 patches=()
