@@ -158,7 +158,7 @@ PlacementLoop::PlacementLoop(const HplacedConfig& config, LoopDeps deps, Pid sel
       deps_(deps),
       self_pid_(self_pid),
       tracker_(config.tracker),
-      budget_clock_(deps.clock, &counters_.cpu_move_ns),
+      budget_clock_(deps.clock, &counters_.cpu_locate_ns, &counters_.cpu_move_ns),
       budget_(config.budget, &budget_clock_) {
   PLACEMENT_CHECK(config.Validate().ok());
   PLACEMENT_CHECK(deps.system != nullptr && deps.syscall != nullptr && deps.clock != nullptr);

@@ -125,21 +125,27 @@ struct ResidencyEntry {
 using ResidencyCache =
     std::map<std::tuple<Pid, placement::Vaddr, placement::Vaddr>, ResidencyEntry>;
 
-// The clock the budget controller reads: own CPU minus the time spent in
-// move_pages moving pages.  Migration is bounded by the rate limit
-// (rate_limit_mib_per_s), not by the sampling budget: counting it there
-// would blind the sampler exactly while pages move (under TCG one 4 KiB
-// migration of a running process costs about a millisecond).
+// The clock the budget controller reads: own CPU minus the time spent
+// locating pages (move_pages queries, classify, plan) and moving them.  The
+// controller's knobs (scan rate, sample period) act on sampling only; what
+// it measures is what sampling costs (scan ioctls, ingest) plus the fixed
+// overhead (process refresh, epoch, telemetry).  Charging it for location
+// and migration, which it cannot change, drives the scan rate to its floor
+// exactly while pages move (under TCG one 4 KiB migration of a running
+// process costs up to a millisecond) and blinds the daemon.  Migration is
+// bounded by rate_limit_mib_per_s, location by the locate_* settings.
 class BudgetClock final : public placement::Clock {
  public:
-  BudgetClock(const placement::Clock* inner, const int64_t* excluded_cpu_ns)
-      : inner_(inner), excluded_(excluded_cpu_ns) {}
+  BudgetClock(const placement::Clock* inner, const int64_t* locate_cpu_ns,
+              const int64_t* move_cpu_ns)
+      : inner_(inner), locate_(locate_cpu_ns), move_(move_cpu_ns) {}
   int64_t MonotonicNs() const override { return inner_->MonotonicNs(); }
-  int64_t OwnCpuNs() const override { return inner_->OwnCpuNs() - *excluded_; }
+  int64_t OwnCpuNs() const override { return inner_->OwnCpuNs() - *locate_ - *move_; }
 
  private:
   const placement::Clock* inner_;
-  const int64_t* excluded_;
+  const int64_t* locate_;
+  const int64_t* move_;
 };
 
 class PlacementLoop {
