@@ -442,7 +442,18 @@ def run_policy(sc, policy, tools, opts, env):
                     res["hplaced_status"] = json.loads(st)
                 except ValueError:
                     res["hplaced_status"] = None
+                vm.hplaced_status = res["hplaced_status"]
         sums = [summarize(vm, policy, wall) for vm in vms]
+        for vm, sm in zip(vms, sums):
+            # hplaced counts its own promotions (pages landed on FMEM)
+            st = getattr(vm, "hplaced_status", None)
+            if isinstance(st, dict) and isinstance(
+                    st.get("promoted_pages"), int):
+                sm["promoted_pages"] = st["promoted_pages"]
+                if st["promoted_pages"]:
+                    sm["migrated_per_promoted"] = round(
+                        (sm.get("pgmigrate_success") or 0) /
+                        st["promoted_pages"], 3)
         valid, reasons = validity(policy, vms, sums,
                                   {"hplaced_alive_at_end": alive})
         if agent:
