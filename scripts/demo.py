@@ -202,8 +202,14 @@ def act2(env, accel):
                     i["fmem_target_bytes"] < idle_peak and \
                     b["state"] == "idle" and i["state"] == "idle":
                 settled = t
-                show_status(t)
-                print("    FMEM moved to %s in %.0f s" % (busy, t))
+                if last_show != t:
+                    show_status(t)
+                last_show = t
+                print("    FMEM moved to %s in %.0f s; watching 30 s more" %
+                      (busy, t))
+            if settled is not None and t - settled >= 30:
+                if last_show != t:
+                    show_status(t)
                 break
         out["moved_s"] = settled
         agent.send_signal(signal.SIGTERM)
