@@ -287,7 +287,7 @@ static placement::TrackerSnapshot WithoutFaintRanges(const placement::TrackerSna
 
 absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
-  const placement::TrackerSnapshot snap =
+  placement::TrackerSnapshot snap =
       WithoutFaintRanges(tracker_.Snapshot(), config_.min_hot_weight_per_mib);
   adapters::LocatorConfig lcfg;
   lcfg.fmem_node = config_.fmem_node;
@@ -309,14 +309,38 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
                       config_.locate_window_pages);
 
   uint64_t tracked_fmem = 0, tracked_smem = 0;
+  absl::flat_hash_set<Pid> gone;
   for (const placement::RangeStats& r : snap.ranges()) {
+    if (gone.contains(r.pid)) continue;
     absl::StatusOr<Residency> res = locator.Locate(r.pid, r.start, r.end);
     if (!res.ok()) {
-      if (!absl::IsNotFound(res.status())) Error(res.status());
+      // A process that is exiting has no mm any more: move_pages says
+      // EINVAL (not ESRCH) until it is reaped.  Gone either way.
+      if (absl::IsNotFound(res.status()) || ProcessGone(r.pid)) {
+        gone.insert(r.pid);
+      } else {
+        Error(res.status());
+      }
       continue;
     }
     tracked_fmem += res->fmem_bytes;
     tracked_smem += res->smem_bytes;
+  }
+  if (!gone.empty()) {
+    std::vector<placement::RangeStats> keep;
+    for (const placement::RangeStats& r : snap.ranges()) {
+      if (!gone.contains(r.pid)) keep.push_back(r);
+    }
+    snap = placement::TrackerSnapshot(snap.epoch(), std::move(keep));
+    for (Pid pid : gone) {
+      (void)tracker_.RemoveProcess(pid);
+      tracked_.erase(pid);
+      baseline_until_pass_.erase(pid);
+    }
+    counters_.processes = tracked_.size();
+    for (auto it = residency_cache_.begin(); it != residency_cache_.end();) {
+      it = gone.contains(std::get<0>(it->first)) ? residency_cache_.erase(it) : std::next(it);
+    }
   }
   counters_.tracked_fmem_bytes = tracked_fmem;
   counters_.tracked_smem_bytes = tracked_smem;
@@ -428,6 +452,13 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
                 r.report.applied_moves);
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
   return absl::OkStatus();
+}
+
+bool PlacementLoop::ProcessGone(Pid pid) {
+  absl::StatusOr<std::vector<Vma>> vmas =
+      deps_.system->PlaceableVmas(pid, {config_.place_file_backed, config_.place_shared});
+  // An exiting process's maps file reads empty.
+  return absl::IsNotFound(vmas.status()) || (vmas.ok() && vmas->empty());
 }
 
 void PlacementLoop::AdjustHeadroom(bool no_mem) {

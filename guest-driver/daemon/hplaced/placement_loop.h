@@ -170,6 +170,8 @@ class PlacementLoop {
   absl::Status PlanAndMove(int64_t interval_ns);
   void SendTelemetry();
   void AdjustHeadroom(bool no_mem);
+  // True when `pid` exited or is exiting (maps gone or empty).
+  bool ProcessGone(Pid pid);
   void Error(const absl::Status& s);
 
   HplacedConfig config_;

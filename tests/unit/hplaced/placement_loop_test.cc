@@ -246,6 +246,7 @@ TEST_F(LoopTest, SamplesOfANewProcessTriggerAMapsRead) {
   Tick(loop);
   const int lists = system.list_calls;
   system.procs[200] = {"late", {{kHot, kHot + kHotBytes}}};
+  mem.AddPage(200, kHot, kPage, kSmem);
   source.queue.push_back(Sample{200, kHot, placement::AccessKind::kLoad, 1, 0});
   Tick(loop);
   EXPECT_EQ(system.list_calls, lists + 1);
@@ -485,6 +486,22 @@ TEST_F(LoopTest, EnomemGrowsTheHeadroomAndCleanTicksShrinkIt) {
   EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes);  // shrunk back
   EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
   EXPECT_EQ(mem.capacity_refusals(), 0u);
+}
+
+TEST_F(LoopTest, AnExitingProcessIsDroppedWithoutAnError) {
+  config.maps_refresh_ms = 3'600'000;
+  PlacementLoop loop = MakeLoop();
+  Touch(kHot, kHotBytes);
+  Tick(loop);
+  ASSERT_EQ(loop.tracker().process_count(), 1u);
+  // Exiting: its maps read empty and move_pages says EINVAL (no mm).
+  system.procs[kPid].vmas.clear();
+  mem.FailCall(kPid, EINVAL);
+  clock.Advance(20'000'000'000, 0);  // every cached residency is stale
+  Touch(kHot, kHotBytes);
+  Tick(loop);
+  EXPECT_EQ(loop.tracker().process_count(), 0u);
+  EXPECT_EQ(loop.counters().errors, 0u) << loop.counters().last_error;
 }
 
 // Queried pages over ticks [from, to) (move_pages calls without nodes).
