@@ -45,9 +45,9 @@ class TickLocator final : public placement::PageLocator {
  public:
   using Cache = ResidencyCache;
   TickLocator(const placement::PageLocator& inner, Cache& cache, uint64_t tick,
-              uint64_t refresh_ticks, uint64_t window_pages)
+              uint64_t refresh_ticks, uint64_t window_pages, uint64_t tick_pages)
       : inner_(inner), cache_(cache), tick_(tick), refresh_(refresh_ticks),
-        window_pages_(window_pages) {}
+        window_pages_(window_pages), pages_left_(tick_pages) {}
   absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
     auto key = std::make_tuple(pid, start, end);
     auto it = cache_.find(key);
@@ -58,15 +58,22 @@ class TickLocator final : public placement::PageLocator {
   }
   absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
                            absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    // Past the tick's page budget the planner is shown nothing more (it
+    // then plans fewer moves this tick, never unsafe ones).
+    if (pages_left_ == 0) return absl::OkStatus();
     const uint64_t npages = (end - start) / placement::kBasePageBytes;
-    if (window_pages_ == 0 || npages <= window_pages_) {
+    const uint64_t window =
+        std::min(window_pages_ == 0 ? npages : window_pages_, pages_left_);
+    if (npages <= window) {
+      pages_left_ -= npages;
       return inner_.ForEachPage(pid, start, end, fn);
     }
     // Whole windows, the last one ending at the range end.
-    const uint64_t windows = (npages + window_pages_ - 1) / window_pages_;
+    const uint64_t windows = (npages + window - 1) / window;
     const uint64_t w = tick_ % windows;
-    Vaddr lo = start + w * window_pages_ * placement::kBasePageBytes;
-    Vaddr hi = std::min<Vaddr>(end, lo + window_pages_ * placement::kBasePageBytes);
+    Vaddr lo = start + w * window * placement::kBasePageBytes;
+    Vaddr hi = std::min<Vaddr>(end, lo + window * placement::kBasePageBytes);
+    pages_left_ -= (hi - lo) / placement::kBasePageBytes;
     return inner_.ForEachPage(pid, lo, hi, fn);
   }
 
@@ -74,6 +81,7 @@ class TickLocator final : public placement::PageLocator {
   const placement::PageLocator& inner_;
   Cache& cache_;
   uint64_t tick_, refresh_, window_pages_;
+  mutable uint64_t pages_left_;
 };
 
 // Counts pages that landed on each node, for PROMOTED/DEMOTED_PAGES: the
@@ -306,7 +314,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   }
   TickLocator locator(real_locator, residency_cache_, counters_.ticks,
                       static_cast<uint64_t>(config_.locate_refresh_ticks),
-                      config_.locate_window_pages);
+                      config_.locate_window_pages, config_.locate_tick_pages);
 
   uint64_t tracked_fmem = 0, tracked_smem = 0;
   absl::flat_hash_set<Pid> gone;

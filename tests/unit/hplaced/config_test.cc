@@ -147,6 +147,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->locate_sample_pages, d.locate_sample_pages);
   EXPECT_EQ(c->locate_refresh_ticks, d.locate_refresh_ticks);
   EXPECT_EQ(c->locate_window_pages, d.locate_window_pages);
+  EXPECT_EQ(c->locate_tick_pages, d.locate_tick_pages);
   EXPECT_EQ(c->enomem_step_bytes, d.enomem_step_bytes);
   EXPECT_EQ(c->enomem_max_extra_bytes, d.enomem_max_extra_bytes);
   EXPECT_EQ(c->tracker.max_ranges, d.tracker.max_ranges);
