@@ -435,14 +435,16 @@ def run_policy(sc, policy, tools, opts, env):
             if hp[vm.g.name]:
                 alive[vm.g.name] = vm.g.run("kill -0 %d" % hp[vm.g.name],
                                             check=False)[0] == 0
-                res["hplaced_log_tail"] = vm.g.run(
+                vm.hplaced_log_tail = vm.g.run(
                     "tail -20 /tmp/hplaced.log", check=False)[1]
                 st = vm.g.run("cat /tmp/hplaced.status", check=False)[1]
                 try:
-                    res["hplaced_status"] = json.loads(st)
+                    vm.hplaced_status = json.loads(st)
                 except ValueError:
-                    res["hplaced_status"] = None
-                vm.hplaced_status = res["hplaced_status"]
+                    vm.hplaced_status = None
+                # single-VM layout kept at the policy level
+                res["hplaced_status"] = vm.hplaced_status
+                res["hplaced_log_tail"] = vm.hplaced_log_tail
         sums = [summarize(vm, policy, wall) for vm in vms]
         for vm, sm in zip(vms, sums):
             # hplaced counts its own promotions (pages landed on FMEM)
@@ -468,9 +470,12 @@ def run_policy(sc, policy, tools, opts, env):
         res["reasons"] = reasons
         res["duration_s"] = round(wall, 1)
         for vm, sm in zip(vms, sums):
-            res["vms"].append({"name": vm.g.name, "tiers": vm.tiers,
-                               "summary": sm, "series": vm.series,
-                               "errors": vm.errors[:20]})
+            entry = {"name": vm.g.name, "tiers": vm.tiers, "summary": sm,
+                     "series": vm.series, "errors": vm.errors[:20]}
+            if hasattr(vm, "hplaced_status"):
+                entry["hplaced_status"] = vm.hplaced_status
+                entry["hplaced_log_tail"] = vm.hplaced_log_tail
+            res["vms"].append(entry)
     except Exception as e:
         res["status"] = "failed"
         res["reasons"] = ["%s: %s" % (type(e).__name__, e)]
