@@ -142,7 +142,7 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"placement.locate_window_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
          c.locate_window_pages = static_cast<uint64_t>(v);
        })},
-      {"placement.locate_tick_pages", Int(1, 1 << 28, [](auto& c, int64_t v) {
+      {"placement.locate_tick_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
          c.locate_tick_pages = static_cast<uint64_t>(v);
        })},
       {"placement.enomem_step_mib", Int(0, 1 << 20, [](auto& c, int64_t v) {

@@ -61,8 +61,10 @@ struct HplacedConfig {
   size_t locate_sample_pages = 256;
   int64_t locate_refresh_ticks = 10;
   uint64_t locate_window_pages = 4096;
-  // ... and at most this many pages over all ranges per tick.
-  uint64_t locate_tick_pages = 16384;
+  // ... and at most this many pages over all ranges per tick (0: no
+  // bound).  A bound starves promotions when demotion candidates use it
+  // up first (the planner's order), so it is off by default.
+  uint64_t locate_tick_pages = 0;
   // When move_pages reports ENOMEM on FMEM (free memory was not where
   // MemFree said: per-CPU lists, watermarks, a THP needing a free 2 MiB
   // block), the headroom grows by this much per such tick, up to

@@ -47,7 +47,8 @@ class TickLocator final : public placement::PageLocator {
   TickLocator(const placement::PageLocator& inner, Cache& cache, uint64_t tick,
               uint64_t refresh_ticks, uint64_t window_pages, uint64_t tick_pages)
       : inner_(inner), cache_(cache), tick_(tick), refresh_(refresh_ticks),
-        window_pages_(window_pages), pages_left_(tick_pages) {}
+        window_pages_(window_pages),
+        pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
   absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
     auto key = std::make_tuple(pid, start, end);
     auto it = cache_.find(key);
