@@ -4,10 +4,11 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "converter/xml_command.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  // The `tiervm xml` dispatch point: pass tiervm::libvirt::RunXmlCommand
-  // here when the converter library (libvirt-hooks/) is linked in.
-  return tiervm::cli::RunCli(args, std::cout, std::cerr, nullptr);
+  // `tiervm xml` is the libvirt domain XML converter (libvirt-hooks/).
+  return tiervm::cli::RunCli(args, std::cout, std::cerr,
+                             tiervm::libvirt::RunXmlCommand);
 }
