@@ -25,9 +25,11 @@
  * F1/F2: pages of that mode not on their destination after the call (they
  * are moved by the next repetition instead); busy: of all failures, those
  * with -EBUSY/-EAGAIN (page briefly pinned or off the LRU: the kernel's
- * transient refusal); other_failed: any other status.  Swaps/s count
+ * transient refusal); not_present: -ENOENT (seen on 6.1 under TCG for
+ * pages that exist and move in the next repetition); other_failed: any
+ * other status, first_error the first such status (a negative errno).  Swaps/s count
  * attempted swaps.  Exit status 1 if a whole call failed or a page failed
- * with anything but EBUSY/EAGAIN.
+ * with anything but EBUSY/EAGAIN/ENOENT.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -78,7 +80,8 @@ static char *alloc_on(size_t n, int node)
 	return p;
 }
 
-static size_t failed, busy, other_failed, other_failed_total;
+static size_t failed, busy, not_present, other_failed, other_failed_total;
+static int first_error;
 
 static void move(void **pages, int *nodes, int *status, size_t n)
 {
@@ -92,9 +95,13 @@ static void move(void **pages, int *nodes, int *status, size_t n)
 		failed++;
 		if (status[i] == -EBUSY || status[i] == -EAGAIN)
 			busy++;
+		else if (status[i] == -ENOENT)
+			not_present++;
 		else {
 			other_failed++;
 			other_failed_total++;
+			if (!first_error)
+				first_error = status[i];
 		}
 	}
 }
@@ -183,10 +190,12 @@ int main(int argc, char **argv)
 		printf("{\"pairs\":%zu,\"reps\":%zu,\"one_call_swaps_per_s\":%.1f,"
 		       "\"two_calls_swaps_per_s\":%.1f,\"ratio\":%.4f,\"one_call_s\":%.4f,"
 		       "\"two_calls_s\":%.4f,\"one_call_failed\":%zu,\"two_calls_failed\":%zu,"
-		       "\"busy\":%zu,\"other_failed\":%zu}\n",
+		       "\"busy\":%zu,\"not_present\":%zu,\"other_failed\":%zu,"
+		       "\"first_error\":%d}\n",
 		       n, reps, one, two, one / two, t_one, t_two, f_one, f_two, busy,
-		       other_failed);
-		busy = other_failed = 0;
+		       not_present, other_failed, first_error);
+		busy = not_present = other_failed = 0;
+		first_error = 0;
 		fflush(stdout);
 		munmap(a, n * PAGE_SZ);
 		munmap(b, n * PAGE_SZ);

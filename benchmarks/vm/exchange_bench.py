@@ -18,10 +18,13 @@ results/exchange_bench.json:
     one_call_s, two_calls_s                  total seconds per mode
     one_call_failed, two_calls_failed        pages not on their destination
                      after a call of that mode (moved by the next repetition)
-    busy, other_failed                       failures by status: EBUSY/EAGAIN
-                     (transient), anything else (must be 0)
+    busy, not_present, other_failed          failures by status: EBUSY/EAGAIN
+                     (transient), ENOENT (seen on 6.1 under TCG for pages
+                     that exist; they move in the next repetition),
+                     anything else (must be 0; first_error names it)
   ratio_median     median ratio over all runs
-Exit status 1 if the program failed or a page failed other than EBUSY/EAGAIN.
+Exit status 1 if the program failed or a page failed other than
+EBUSY/EAGAIN/ENOENT.
 """
 
 import argparse
