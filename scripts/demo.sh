@@ -4,7 +4,8 @@
 # with virtio-hballoon and hballoon.ko, and shows per-node target/actual,
 # guest free memory and host backend memory while the host resizes FMEM and
 # SMEM; then boots two such VMs running hplaced, starts tiervm-agent on them
-# and shows `tiervm status` while FMEM moves to the VM with a hot workload.
+# and shows `tiervm status` while FMEM moves to the VM with a hot workload;
+# then runs hplaced in one guest and shows a moving hot set kept on FMEM.
 # usage: demo.sh [BUILD_DIR]
 . "$(dirname "$0")/lib.sh"
 
