@@ -41,15 +41,7 @@ absl::StatusOr<placement::Residency> SimLocator::Locate(Pid pid, Vaddr start, Va
   bool known = false;
   for (const SimSpan& sp : t.spans) known |= sp.pid == pid;
   if (!known) return absl::NotFoundError(absl::StrCat("pid ", pid, " has no pages"));
-  placement::Residency r;
-  absl::Status st = ForEachPage(pid, start, end, [&](const placement::PageInfo& p) {
-    const Vaddr a = std::max(p.addr, start);
-    const Vaddr b = std::min(p.addr + p.bytes, end);
-    (p.tier == Tier::kFmem ? r.fmem_bytes : r.smem_bytes) += b - a;
-    return true;
-  });
-  if (!st.ok()) return st;
-  return r;
+  return placement::SumResidency(*this, pid, start, end);
 }
 
 OursPolicy::OursPolicy(const OursConfig& config)

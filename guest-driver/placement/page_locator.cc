@@ -64,8 +64,13 @@ absl::StatusOr<Residency> InMemoryPageLocator::Locate(Pid pid, Vaddr start,
   if (first == pages_.end() || first->first.first != pid) {
     return absl::NotFoundError(absl::StrFormat("pid %d has no pages", pid));
   }
+  return SumResidency(*this, pid, start, end);
+}
+
+absl::StatusOr<Residency> SumResidency(const PageLocator& locator, Pid pid,
+                                       Vaddr start, Vaddr end) {
   Residency r;
-  absl::Status st = ForEachPage(pid, start, end, [&](const PageInfo& p) {
+  absl::Status st = locator.ForEachPage(pid, start, end, [&](const PageInfo& p) {
     // Count only the overlap, so residency of adjacent ranges adds up.
     const Vaddr a = std::max(p.addr, start);
     const Vaddr b = std::min(p.addr + p.bytes, end);

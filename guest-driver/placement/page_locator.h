@@ -45,6 +45,12 @@ class PageLocator {
       absl::FunctionRef<bool(const PageInfo&)> fn) const = 0;
 };
 
+// Residency of [start, end) summed from `locator.ForEachPage`, counting only
+// each page's overlap with the range (so adjacent ranges add up).  For
+// locators that hold every page anyway (in memory, simulated).
+absl::StatusOr<Residency> SumResidency(const PageLocator& locator, Pid pid,
+                                       Vaddr start, Vaddr end);
+
 // A PageLocator over an explicit page table held in memory, for tests and
 // the simulator.  Owns its page map; not thread-safe.
 class InMemoryPageLocator final : public PageLocator {
