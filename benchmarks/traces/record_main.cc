@@ -13,19 +13,13 @@
 
 #include "absl/strings/numbers.h"
 #include "traces/generators.h"
+#include "traces/kv_flags.h"
 #include "traces/lackey_sampler.h"
 
 int main(int argc, char** argv) {
   using namespace tiervm::traces;
   std::map<std::string, std::string> kv;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) != 0 || a.find('=') == std::string::npos) {
-      std::fprintf(stderr, "tiervm-trace-record: expected --key=value, got %s\n", a.c_str());
-      return 2;
-    }
-    kv[a.substr(2, a.find('=') - 2)] = a.substr(a.find('=') + 1);
-  }
+  if (!ParseKeyValueFlags(argc, argv, "tiervm-trace-record", &kv)) return 2;
   LackeySamplerConfig c;
   uint64_t llc_kib = c.llc_bytes >> 10, pid = 0;
   for (const auto& [k, v] : kv) {

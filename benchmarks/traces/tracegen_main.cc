@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "traces/generators.h"
+#include "traces/kv_flags.h"
 
 namespace {
 bool U64(const std::map<std::string, std::string>& kv, const char* k, uint64_t* out) {
@@ -30,14 +31,7 @@ bool Dbl(const std::map<std::string, std::string>& kv, const char* k, double* ou
 int main(int argc, char** argv) {
   using namespace tiervm::traces;
   std::map<std::string, std::string> kv;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--", 0) != 0 || a.find('=') == std::string::npos) {
-      std::fprintf(stderr, "tiervm-tracegen: expected --key=value, got %s\n", a.c_str());
-      return 2;
-    }
-    kv[a.substr(2, a.find('=') - 2)] = a.substr(a.find('=') + 1);
-  }
+  if (!ParseKeyValueFlags(argc, argv, "tiervm-tracegen", &kv)) return 2;
   static const char* kKnown[] = {"kind", "out", "records", "weight", "footprint-mib", "hot-mib", "hot-frac",
                                  "phases", "phase-records", "keys", "item-bytes", "theta", "set-frac", "seed"};
   for (const auto& [k, v] : kv) {
