@@ -231,10 +231,7 @@ def act2(env, accel):
                 g.stop()
             except Exception:
                 pass
-    sets = []
-    if os.path.exists(target_log):
-        with open(target_log) as f:
-            sets = [json.loads(line) for line in f if line.strip()]
+    sets = rig.read_jsonl(target_log)
     out["target_sets"] = sets
     out["max_sum_fmem_target_mib"] = max(
         [s["sum_fmem_target_bytes"] // MIB for s in sets] or [0])

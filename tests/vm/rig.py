@@ -64,6 +64,15 @@ def write_result(name, obj):
     return path
 
 
+def read_jsonl(path):
+    """Objects of a JSON-lines file (e.g. tiervm-agent --target-log); []
+    if the file does not exist."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 class QMPError(Exception):
     def __init__(self, cmd, err):
         super().__init__("%s: %s: %s" % (cmd, err.get("class"),

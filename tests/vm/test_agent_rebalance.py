@@ -213,10 +213,7 @@ def body(t):
                 pass
 
     # -- the agent's own log of every target it set -------------------------
-    sets = []
-    if os.path.exists(target_log):
-        with open(target_log) as f:
-            sets = [json.loads(line) for line in f if line.strip()]
+    sets = rig.read_jsonl(target_log)
     result["target_sets"] = sets
     cur = dict(start)
     worst = sum(cur.values())
