@@ -160,6 +160,26 @@ struct hballoon_raw_req {
  * Opening /dev/hballoon already required CAP_SYS_ADMIN; any process can be
  * scanned.
  */
+/*
+ * HBALLOON_IOC_LOCATE: on which NUMA node the pages of process @pid in
+ * @num_ranges ranges are.  It takes struct hballoon_scan and walks exactly
+ * like HBALLOON_IOC_SCAN_YOUNG (same ranges, page budget, 64-page cut and
+ * resume rule, huge bitmap, VMA skipping, errors), with these differences:
+ *  - accessed bits and TLBs are left alone; @flags must be 0;
+ *  - @node names a node; bit i of a range's @bitmap_ptr bitmap is set when
+ *    the page at start + i * 4096 is present and its memory is on @node
+ *    (a PMD-mapped THP: all its pages inside the range), and @young_pages
+ *    counts those pages;
+ *  - the shared zero page (and the huge zero page where the kernel lets a
+ *    module recognise it) is not present: it is on no node a page can be
+ *    moved to or from;
+ *  - EINVAL also when @node is negative, not below MAX_NUMNODES or not
+ *    online.
+ * It is the cheap replacement for move_pages(2) in query mode (one PTE read
+ * per page instead of a page-table walk and a page reference per page, and
+ * one PMD read per THP).  Pages on a third node are present in neither
+ * node's bitmap: call once per node of interest.
+ */
 /* Test only: leave the accessed bits (and the TLBs) alone. */
 #define HBALLOON_SCAN_F_NO_CLEAR	(1U << 0)
 
@@ -187,7 +207,8 @@ struct hballoon_scan {
 	__u64 next_addr;	/* out: resume address in range @ranges_done */
 	__u32 ranges_done;	/* out: ranges scanned completely */
 	__u32 scanned_pages;	/* out: 4 KiB pages of address space covered */
-	__u64 reserved;		/* must be zero */
+	__s32 node;		/* in: HBALLOON_IOC_LOCATE's node, else 0 */
+	__u32 reserved;		/* must be zero */
 };
 
 #define HBALLOON_STATS_SUBMIT_SIZE	24
@@ -203,6 +224,8 @@ struct hballoon_scan {
 	_IOR(HBALLOON_IOC_MAGIC, 0x02, struct hballoon_info)
 #define HBALLOON_IOC_SCAN_YOUNG \
 	_IOWR(HBALLOON_IOC_MAGIC, 0x03, struct hballoon_scan)
+#define HBALLOON_IOC_LOCATE \
+	_IOWR(HBALLOON_IOC_MAGIC, 0x04, struct hballoon_scan)
 #define HBALLOON_IOC_DEBUG_RAW_REQ \
 	_IOWR(HBALLOON_IOC_MAGIC, 0x80, struct hballoon_raw_req)
 
