@@ -11,6 +11,12 @@ absl::Status BudgetConfig::Validate() const {
   if (!(budget_pct > 0 && budget_pct <= 100)) {
     return absl::InvalidArgumentError("budget_pct must be in (0, 100]");
   }
+  if (!(sampling_share > 0 && sampling_share <= 1)) {
+    return absl::InvalidArgumentError("sampling_share must be in (0, 1]");
+  }
+  if (!(burst_s >= 0 && burst_s <= 3600)) {
+    return absl::InvalidArgumentError("burst_s must be in [0, 3600]");
+  }
   if (!(target_fraction > 0 && target_fraction <= 1) || !(dead_band >= 0 && dead_band < 1) ||
       !(max_step > 1) || !(smoothing > 0 && smoothing <= 1)) {
     return absl::InvalidArgumentError(
@@ -34,6 +40,8 @@ absl::Status BudgetConfig::Validate() const {
 BudgetController::BudgetController(const BudgetConfig& config, const Clock* clock)
     : config_(config),
       clock_(clock),
+      credit_ns_(static_cast<int64_t>(config.budget_pct / 100 * config.burst_s * 1e9)),
+      credit_cap_ns_(credit_ns_),
       intensity_(1.0),
       sample_period_(config.initial_sample_period),
       scan_pages_per_s_(config.initial_scan_pages_per_s) {
@@ -42,22 +50,44 @@ BudgetController::BudgetController(const BudgetConfig& config, const Clock* cloc
   last_.budget_pct = config_.budget_pct;
   last_.sample_period = sample_period_;
   last_.scan_pages_per_s = scan_pages_per_s_;
+  last_.credit_ns = credit_ns_;
 }
 
-BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned) {
+BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
+                                      int64_t placement_cpu_ns) {
   const int64_t wall = clock_->MonotonicNs();
   const int64_t cpu = clock_->OwnCpuNs();
-  if (!started_ || wall <= last_wall_ns_) {
-    // First call, or a clock that did not move: nothing to measure.
+  if (!started_) {
+    // First call: only starts the window.
     started_ = true;
     last_wall_ns_ = wall;
     last_cpu_ns_ = cpu;
     return last_;
   }
+  if (wall <= last_wall_ns_) {
+    // A clock that did not move: no rates to measure, but what was spent
+    // is still paid for (two updates within one clock tick must not hand
+    // out the same credit twice).
+    const double spent_ns =
+        static_cast<double>(std::max<int64_t>(0, cpu - last_cpu_ns_)) +
+        static_cast<double>(samples) * config_.sample_cost_ns +
+        static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
+    credit_ns_ = static_cast<int64_t>(static_cast<double>(credit_ns_) - spent_ns);
+    last_cpu_ns_ = cpu;
+    last_.credit_ns = credit_ns_;
+    last_.over_budget = credit_ns_ < 0;
+    return last_;
+  }
   BudgetReport r;
   r.window_ns = wall - last_wall_ns_;
   const double window = static_cast<double>(r.window_ns);
-  r.own_cpu_pct = 100.0 * static_cast<double>(std::max<int64_t>(0, cpu - last_cpu_ns_)) / window;
+  const int64_t own_ns = std::max<int64_t>(0, cpu - last_cpu_ns_);
+  // The caller's split cannot exceed what the clock saw.
+  const int64_t placement_ns = std::clamp<int64_t>(placement_cpu_ns, 0, own_ns);
+  const double estimated_ns = static_cast<double>(samples) * config_.sample_cost_ns +
+                              static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
+  r.own_cpu_pct = 100.0 * static_cast<double>(own_ns) / window;
+  r.placement_pct = 100.0 * static_cast<double>(placement_ns) / window;
   r.sampling_pct = 100.0 * static_cast<double>(samples) * config_.sample_cost_ns / window;
   r.scan_pct =
       100.0 * static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page / window;
@@ -65,14 +95,27 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned) 
   last_wall_ns_ = wall;
   last_cpu_ns_ = cpu;
 
-  smoothed_pct_ = smoothed_pct_ < 0
-                      ? r.used_pct
-                      : config_.smoothing * r.used_pct + (1 - config_.smoothing) * smoothed_pct_;
-  r.smoothed_pct = smoothed_pct_;
-  r.budget_pct = config_.budget_pct;
-  r.over_budget = smoothed_pct_ > config_.budget_pct;
+  // The bucket: earn the budget for this window, pay for everything.
+  const double earned_ns = config_.budget_pct / 100 * window;
+  const double spent_ns = static_cast<double>(own_ns) + estimated_ns;
+  const double credit = static_cast<double>(credit_ns_) + earned_ns - spent_ns;
+  credit_ns_ = static_cast<int64_t>(std::min(credit, static_cast<double>(credit_cap_ns_)));
+  r.credit_ns = credit_ns_;
+  r.over_budget = credit_ns_ < 0;
 
-  const double target = config_.budget_pct * config_.target_fraction;
+  const double sampling_side = r.used_pct - r.placement_pct;
+  smoothed_pct_ = smoothed_pct_ < 0
+                      ? sampling_side
+                      : config_.smoothing * sampling_side + (1 - config_.smoothing) * smoothed_pct_;
+  r.smoothed_pct = smoothed_pct_;
+  // Long-run use: an EWMA whose time constant is the bucket's length.
+  const double alpha =
+      config_.burst_s > 0 ? std::min(1.0, window / (config_.burst_s * 1e9)) : 1.0;
+  long_pct_ = long_pct_ < 0 ? r.used_pct : alpha * r.used_pct + (1 - alpha) * long_pct_;
+  r.long_pct = long_pct_;
+  r.budget_pct = config_.budget_pct;
+
+  const double target = config_.budget_pct * config_.target_fraction * config_.sampling_share;
   const double ratio = smoothed_pct_ > 0 ? target / smoothed_pct_ : config_.max_step;
   if (std::abs(ratio - 1) > config_.dead_band) {
     const double step = std::clamp(ratio, 1 / config_.max_step, config_.max_step);

@@ -1,14 +1,34 @@
-// BudgetController: keeps placement's CPU cost under a budget by adjusting
-// the sampling intensity (closed loop; Demeter's duty cycle is open loop).
+// BudgetController: keeps ALL of placement's CPU cost under a budget.
 //
-// Cost counted = the daemon's own CPU time (from the Clock) + the estimated
-// cost the samplers impose on the workload: PEBS records (PMI and drain,
-// ~200-300 ns each [AK17]) and accessed-bit scanning (per page scanned).
-// Each Update() measures the cost over the window since the previous call,
-// smooths it, and scales the sample period (and the A-bit scan rate) by the
-// ratio of target to measured use: sample counts are proportional to
-// 1/period, so the loop converges in a few windows and a dead band keeps it
-// from chattering.
+// Cost counted = the daemon's own CPU time (from the Clock: sampling,
+// process refresh, locating pages, migrating them, telemetry -- everything)
+// + the estimated cost the samplers impose on the workload: PEBS records
+// (PMI and drain, ~200-300 ns each [AK17]) and accessed-bit scanning (per
+// page scanned).  Two mechanisms share the budget:
+//
+//  * Sampling (closed loop).  Each Update() measures the sampling side
+//    (own CPU minus the placement work the caller reports, plus the
+//    estimates) over the window, smooths it and scales the sample period
+//    and A-bit scan rate by target / measured, where target =
+//    budget * target_fraction * sampling_share.  Sample counts go as
+//    1/period, so it converges in a few windows; a dead band keeps it from
+//    chattering.  Demeter's duty cycle is open loop.
+//
+//  * Placement work (locating pages, migrating them) draws on a token
+//    bucket.  Every window the bucket gains budget * window and loses
+//    everything spent (sampling side included); it holds at most
+//    budget * burst_s.  The caller does placement work only while
+//    placement_allowance_ns() > 0 and sizes it (bytes to migrate) from
+//    that allowance.  Migration is bursty -- nothing for minutes, then a
+//    phase change wants a hot set moved at once -- so the bucket saves the
+//    budget that quiet periods leave unused for the next phase change
+//    instead of throttling every tick to the average.
+//
+// Guarantee: over any stretch of T seconds from the first Update, the cost
+// counted is at most budget * T + budget * burst_s + what one tick's
+// placement work overshoots its allowance by (the caller's estimate
+// error); debt is never forgiven, so an overshoot is paid back by idle
+// ticks.  The unit test checks this bound against a greedy caller.
 //
 // Owns: its state only; reads the Clock it was given (not owned, must
 // outlive the controller).  One thread.
@@ -23,9 +43,15 @@
 namespace tiervm::placement {
 
 struct BudgetConfig {
-  double budget_pct = 1.0;  // of one vCPU
+  double budget_pct = 1.0;  // of one vCPU, everything included
   // Aim this far below the budget so noise does not cross it.
   double target_fraction = 0.85;
+  // Part of the budget the sampling loop aims at; the rest (and whatever
+  // sampling leaves unused) accrues to placement work in the bucket.
+  double sampling_share = 0.5;
+  // Bucket size, in seconds of budget: the largest burst of placement
+  // work (at 1 %, 30 s is 300 ms of CPU).
+  double burst_s = 30;
   // No change while measured use is within this relative band of target.
   double dead_band = 0.05;
   // At most this factor of change per Update, either way.
@@ -46,15 +72,20 @@ struct BudgetConfig {
 
 struct BudgetReport {
   int64_t window_ns = 0;
-  double used_pct = 0;      // own + sampling + scanning, this window
-  double own_cpu_pct = 0;
-  double sampling_pct = 0;  // estimated PEBS cost
-  double scan_pct = 0;      // estimated A-bit scan cost
-  double smoothed_pct = 0;  // what the control law acts on
+  double used_pct = 0;       // everything, this window (own + estimates)
+  double own_cpu_pct = 0;    // the daemon's CPU, all of it
+  double placement_pct = 0;  // the part of own CPU spent locating/moving
+  double sampling_pct = 0;   // estimated PEBS cost
+  double scan_pct = 0;       // estimated A-bit scan cost
+  // The sampling side (used - placement), smoothed: what the loop acts on.
+  double smoothed_pct = 0;
+  // Everything, smoothed over ~burst_s: the long-run use.
+  double long_pct = 0;
   double budget_pct = 0;
-  bool over_budget = false;  // smoothed use above the budget
-  uint64_t sample_period = 0;        // to apply from now on
-  double scan_pages_per_s = 0;       // to apply from now on
+  int64_t credit_ns = 0;     // the bucket after this window (< 0: debt)
+  bool over_budget = false;  // in debt: spent more than budget * T + burst
+  uint64_t sample_period = 0;   // to apply from now on
+  double scan_pages_per_s = 0;  // to apply from now on
 };
 
 class BudgetController {
@@ -62,9 +93,14 @@ class BudgetController {
   // CHECK-fails on an invalid config (validate user input first).
   BudgetController(const BudgetConfig& config, const Clock* clock);
 
-  // Call once per control window with the samples taken and pages scanned
+  // Call once per control window with the samples taken, pages scanned and
+  // own CPU spent on placement work (locating, migrating; <= own CPU)
   // since the previous call.  The first call only starts the window.
-  BudgetReport Update(uint64_t samples, uint64_t pages_scanned);
+  BudgetReport Update(uint64_t samples, uint64_t pages_scanned, int64_t placement_cpu_ns = 0);
+
+  // CPU ns placement work may still spend before the next Update (the
+  // bucket; 0 when empty or in debt).  The bucket starts full.
+  int64_t placement_allowance_ns() const { return credit_ns_ > 0 ? credit_ns_ : 0; }
 
   uint64_t sample_period() const { return sample_period_; }
   double scan_pages_per_s() const { return scan_pages_per_s_; }
@@ -77,6 +113,9 @@ class BudgetController {
   int64_t last_wall_ns_ = 0;
   int64_t last_cpu_ns_ = 0;
   double smoothed_pct_ = -1;  // < 0: no measurement yet
+  double long_pct_ = -1;
+  int64_t credit_ns_;
+  int64_t credit_cap_ns_;
   double intensity_;          // initial_sample_period / sample_period
   uint64_t sample_period_;
   double scan_pages_per_s_;

@@ -52,6 +52,10 @@ bool MovePagesExecutor::Apply(absl::Span<const PageMove> moves, std::vector<Outc
   std::vector<int> nodes, status;
   size_t i = 0;
   while (i < moves.size()) {
+    if (config_.out_of_budget && config_.out_of_budget()) {
+      result.stop = MoverStop::kBudget;
+      return false;
+    }
     // One call: same pid, at most max_batch_pages.
     size_t j = i + 1;
     while (j < moves.size() && moves[j].pid == moves[i].pid &&

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,12 +56,18 @@ struct MoverConfig {
   // Pages per move_pages call (the kernel walks them in chunks anyway; this
   // bounds the arrays and the time the process's mmap lock is held).
   size_t max_batch_pages = 1024;
+  // Asked before every move_pages call; true stops execution there
+  // (MoverStop::kBudget, the rest counted not attempted).  The daemon sizes
+  // a plan to its CPU allowance from a cost estimate; this bounds what a
+  // wrong estimate can overspend to one batch.  Empty: never stop.
+  std::function<bool()> out_of_budget;
 };
 
 enum class MoverStop : uint8_t {
   kDone,       // every round was attempted
   kNoMemory,   // ENOMEM (per page or whole call): the rest was not tried
   kFatal,      // EINVAL/ENODEV/E2BIG: a bug in the plan or the node config
+  kBudget,     // MoverConfig::out_of_budget said stop: the rest was not tried
 };
 
 struct MoverResult {

@@ -126,6 +126,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
        Real(1, 8, [](auto& c, double v) { c.thp_max_unevenness = v; })},
       {"placement.file_backed", Bool([](auto& c, bool v) { c.place_file_backed = v; })},
       {"placement.shared", Bool([](auto& c, bool v) { c.place_shared = v; })},
+      {"placement.initial_move_cost_us_per_mib",
+       Real(1, 1e7, [](auto& c, double v) { c.initial_move_cost_us_per_mib = v; })},
       {"placement.max_batch_pages", Int(1, 1 << 16, [](auto& c, int64_t v) {
          c.max_batch_pages = static_cast<size_t>(v);
        })},
@@ -172,6 +174,9 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"budget.budget_pct", Real(0.001, 100, [](auto& c, double v) { c.budget.budget_pct = v; })},
       {"budget.target_fraction",
        Real(0.05, 1, [](auto& c, double v) { c.budget.target_fraction = v; })},
+      {"budget.sampling_share",
+       Real(0.01, 1, [](auto& c, double v) { c.budget.sampling_share = v; })},
+      {"budget.burst_s", Real(0, 3600, [](auto& c, double v) { c.budget.burst_s = v; })},
       {"budget.sample_cost_ns", Real(0, 1e6, [](auto& c, double v) { c.budget.sample_cost_ns = v; })},
       {"budget.scan_cost_ns_per_page",
        Real(0, 1e6, [](auto& c, double v) { c.budget.scan_cost_ns_per_page = v; })},

@@ -45,6 +45,12 @@ struct HplacedConfig {
   bool place_file_backed = false;
   bool place_shared = false;
   size_t max_batch_pages = 1024;
+  // Migration CPU cost assumed until the first moves measure it (then an
+  // EWMA of measured cost per applied MiB): sizes a tick's moves to its
+  // CPU allowance.  Pessimistic on purpose (a TCG guest's figure; real
+  // hardware is ~10x cheaper): a first guess too low overspends the budget
+  // until the executor's per-batch check stops it.
+  double initial_move_cost_us_per_mib = 4000;
   // Page lookups (move_pages queries) are the daemon's largest cost.  A
   // range's residency is queried page by page up to locate_exact_pages,
   // estimated from locate_sample_pages pages beyond, and re-queried every

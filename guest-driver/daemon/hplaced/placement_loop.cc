@@ -167,11 +167,11 @@ PlacementLoop::PlacementLoop(const HplacedConfig& config, LoopDeps deps, Pid sel
       deps_(deps),
       self_pid_(self_pid),
       tracker_(config.tracker),
-      budget_clock_(deps.clock, &counters_.cpu_locate_ns, &counters_.cpu_move_ns),
-      budget_(config.budget, &budget_clock_) {
+      budget_(config.budget, deps.clock) {
   PLACEMENT_CHECK(config.Validate().ok());
   PLACEMENT_CHECK(deps.system != nullptr && deps.syscall != nullptr && deps.clock != nullptr);
   buffer_.resize(std::min<size_t>(config.max_samples_per_tick, 1 << 16));
+  counters_.move_cost_ns_per_mib = config.initial_move_cost_us_per_mib * 1e3;
 }
 
 void PlacementLoop::Error(const absl::Status& s) {
@@ -294,7 +294,7 @@ static placement::TrackerSnapshot WithoutFaintRanges(const placement::TrackerSna
   return placement::TrackerSnapshot(snap.epoch(), std::move(ranges));
 }
 
-absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
+absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_ns) {
   const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
   placement::TrackerSnapshot snap =
       WithoutFaintRanges(tracker_.Snapshot(), config_.min_hot_weight_per_mib);
@@ -413,6 +413,16 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   pcfg.smem_node = config_.smem_node;
   pcfg.rate_limit_mib_per_s = config_.rate_limit_mib_per_s;
   pcfg.interval_ns = std::max<int64_t>(interval_ns, 1);
+  // What is left of the CPU allowance after locating and classifying buys
+  // this many bytes of migration at the learnt cost.
+  const int64_t left_ns = allowance_ns - (deps_.clock->OwnCpuNs() - cpu_plan0);
+  const double affordable_mib =
+      left_ns > 0 ? static_cast<double>(left_ns) / counters_.move_cost_ns_per_mib : 0;
+  const double interval_s = static_cast<double>(pcfg.interval_ns) / 1e9;
+  if (affordable_mib < pcfg.rate_limit_mib_per_s * interval_s) {
+    pcfg.rate_limit_mib_per_s = affordable_mib / interval_s;
+    ++counters_.budget_limited_ticks;
+  }
   pcfg.round_bytes = config_.round_bytes;
   pcfg.thp_max_unevenness = config_.thp_max_unevenness;
   absl::StatusOr<placement::ExchangePlan> plan =
@@ -442,9 +452,21 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns) {
   const uint64_t to_fmem0 = counting.to_fmem, to_smem0 = counting.to_smem;
   adapters::MoverConfig mcfg;
   mcfg.max_batch_pages = config_.max_batch_pages;
+  // The plan was sized to the allowance; a cost estimate that was too low
+  // cannot overspend it by more than one batch.
+  mcfg.out_of_budget = [&] { return deps_.clock->OwnCpuNs() - cpu_plan0 >= allowance_ns; };
   adapters::MovePagesExecutor executor(counting, mcfg);
   const adapters::MoverResult r = executor.Execute(*plan);
-  counters_.cpu_move_ns += deps_.clock->OwnCpuNs() - cpu_moves0;
+  const int64_t move_ns = deps_.clock->OwnCpuNs() - cpu_moves0;
+  counters_.cpu_move_ns += move_ns;
+  // Learn the migration cost from what was applied (failed moves cost
+  // too, so per applied byte is the conservative figure).
+  if (r.report.applied_bytes >= (64u << 10)) {
+    const double mib = static_cast<double>(r.report.applied_bytes) / (1 << 20);
+    const double sample = static_cast<double>(move_ns) / mib;
+    counters_.move_cost_ns_per_mib = 0.5 * counters_.move_cost_ns_per_mib + 0.5 * sample;
+  }
+  if (r.stop == adapters::MoverStop::kBudget) ++counters_.budget_limited_ticks;
   AdjustHeadroom(r.report.no_mem > 0);
   counters_.promoted_pages += counting.to_fmem - to_fmem0;
   counters_.demoted_pages += counting.to_smem - to_smem0;
@@ -503,7 +525,7 @@ void PlacementLoop::SendTelemetry() {
   in.promoted_pages = counters_.promoted_pages;
   in.demoted_pages = counters_.demoted_pages;
   in.budget_use_fraction = counters_.budget.budget_pct > 0
-                               ? counters_.budget.smoothed_pct / counters_.budget.budget_pct
+                               ? counters_.budget.long_pct / counters_.budget.budget_pct
                                : 0;
   std::vector<virtio_hballoon_stat> recs = BuildTelemetry(in);
   absl::StatusOr<uint32_t> seq = deps_.hballoon->SubmitStats(recs);
@@ -547,7 +569,24 @@ absl::Status PlacementLoop::Tick() {
   // The rate limit is per second of elapsed time, so a late tick may move more.
   const int64_t interval = std::clamp<int64_t>(now - last_tick_ns_, tick_ns / 4, 4 * tick_ns);
   last_tick_ns_ = now;
-  absl::Status moved = PlanAndMove(interval);
+  absl::Status moved = absl::OkStatus();
+  if (counters_.ticks == 0) {
+    // The first budget window starts here: start-up work (every process's
+    // maps, the first samples) is not what the controller should throttle
+    // sampling for, but the first tick's placement work is charged.
+    budget_.Update(0, 0);
+    window_samples_ = 0;
+    if (deps_.source_control != nullptr) (void)deps_.source_control->TakePagesScanned();
+  }
+  const int64_t allowance = budget_.placement_allowance_ns();
+  if (allowance > 0) {
+    const int64_t cpu_p0 = deps_.clock->OwnCpuNs();
+    moved = PlanAndMove(interval, allowance);
+    window_placement_cpu_ns_ += deps_.clock->OwnCpuNs() - cpu_p0;
+  } else {
+    // Out of CPU credit: sampling goes on, placement waits for the bucket.
+    ++counters_.budget_skipped_ticks;
+  }
   const int64_t cpu_o0 = deps_.clock->OwnCpuNs();
 
   ++counters_.ticks;
@@ -559,11 +598,9 @@ absl::Status PlacementLoop::Tick() {
 
   const uint64_t scanned =
       deps_.source_control != nullptr ? deps_.source_control->TakePagesScanned() : 0;
-  // The first window starts after the first tick: start-up work (every
-  // process's maps, the first full locate) is not what the controller
-  // should throttle sampling for.
-  counters_.budget = budget_.Update(counters_.ticks == 1 ? 0 : window_samples_, scanned);
+  counters_.budget = budget_.Update(window_samples_, scanned, window_placement_cpu_ns_);
   window_samples_ = 0;
+  window_placement_cpu_ns_ = 0;
   if (deps_.source_control != nullptr) {
     deps_.source_control->SetRates(budget_.sample_period(), budget_.scan_pages_per_s());
   }
@@ -623,6 +660,12 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_smoothed_pct"] = c.budget.smoothed_pct;
   j["budget_own_cpu_pct"] = c.budget.own_cpu_pct;
   j["budget_over"] = c.budget.over_budget;
+  j["budget_long_pct"] = c.budget.long_pct;
+  j["budget_placement_pct"] = c.budget.placement_pct;
+  j["budget_credit_ms"] = static_cast<double>(c.budget.credit_ns) / 1e6;
+  j["budget_skipped_ticks"] = c.budget_skipped_ticks;
+  j["budget_limited_ticks"] = c.budget_limited_ticks;
+  j["move_cost_us_per_mib"] = c.move_cost_ns_per_mib / 1e3;
   j["sample_period"] = c.budget.sample_period;
   j["scan_pages_per_s"] = c.budget.scan_pages_per_s;
   return j.dump();

@@ -15,7 +15,17 @@
 //      -> MovePagesExecutor.  A raised balloon target therefore shows up as
 //      missing free FMEM and the planner demotes the coldest pages first.
 //   4. every epoch_ticks ticks: RangeTracker::EndEpoch (merge/split/decay).
-//   5. BudgetController::Update(samples, pages scanned) -> source rates.
+//   5. BudgetController::Update(samples, pages scanned, placement CPU) ->
+//      source rates and the placement allowance.
+//
+// The CPU budget covers everything the daemon does.  Sampling (scan
+// ioctls, ingest) and fixed overhead (process refresh, epochs, telemetry)
+// are held to their share by the controller's closed loop on the scan rate
+// / sample period.  Placement work (step 3: locate, classify, plan, move)
+// runs only while the controller's bucket has credit, and the bytes a tick
+// may move are what the remaining allowance buys at the measured migration
+// cost (ns per byte, learnt from each execution).  A tick without credit
+// skips step 3; its counters say so (budget_skipped_ticks).
 //   6. every telemetry_interval_ms: SUBMIT_STATS (see BuildTelemetry).
 //
 // Owns: the tracker, budget controller, counters and last status.  Borrows
@@ -84,6 +94,9 @@ struct LoopCounters {
   int64_t cpu_locate_ns = 0;   // snapshot, locate, classify, plan
   int64_t cpu_move_ns = 0;     // move_pages (migration work)
   int64_t cpu_other_ns = 0;    // epoch, budget, telemetry
+  uint64_t budget_skipped_ticks = 0;  // step 3 skipped: bucket empty
+  uint64_t budget_limited_ticks = 0;  // moves cut to what the allowance buys
+  double move_cost_ns_per_mib = 0;    // learnt migration cost (EWMA)
   std::string last_error;
   // Latest tick (not cumulative).
   size_t processes = 0;
@@ -125,29 +138,6 @@ struct ResidencyEntry {
 using ResidencyCache =
     std::map<std::tuple<Pid, placement::Vaddr, placement::Vaddr>, ResidencyEntry>;
 
-// The clock the budget controller reads: own CPU minus the time spent
-// locating pages (move_pages queries, classify, plan) and moving them.  The
-// controller's knobs (scan rate, sample period) act on sampling only; what
-// it measures is what sampling costs (scan ioctls, ingest) plus the fixed
-// overhead (process refresh, epoch, telemetry).  Charging it for location
-// and migration, which it cannot change, drives the scan rate to its floor
-// exactly while pages move (under TCG one 4 KiB migration of a running
-// process costs up to a millisecond) and blinds the daemon.  Migration is
-// bounded by rate_limit_mib_per_s, location by the locate_* settings.
-class BudgetClock final : public placement::Clock {
- public:
-  BudgetClock(const placement::Clock* inner, const int64_t* locate_cpu_ns,
-              const int64_t* move_cpu_ns)
-      : inner_(inner), locate_(locate_cpu_ns), move_(move_cpu_ns) {}
-  int64_t MonotonicNs() const override { return inner_->MonotonicNs(); }
-  int64_t OwnCpuNs() const override { return inner_->OwnCpuNs() - *locate_ - *move_; }
-
- private:
-  const placement::Clock* inner_;
-  const int64_t* locate_;
-  const int64_t* move_;
-};
-
 class PlacementLoop {
  public:
   // CHECK-fails on a config that does not Validate() or missing deps.
@@ -167,7 +157,8 @@ class PlacementLoop {
   void RefreshProcesses(int64_t now_ns);
   void RefreshProcessesInner(int64_t now_ns);
   absl::Status ReadSamples(uint64_t* read);
-  absl::Status PlanAndMove(int64_t interval_ns);
+  // `allowance_ns`: CPU this call may spend (locate, plan, move).
+  absl::Status PlanAndMove(int64_t interval_ns, int64_t allowance_ns);
   void SendTelemetry();
   void AdjustHeadroom(bool no_mem);
   // True when `pid` exited or is exiting (maps gone or empty).
@@ -179,8 +170,9 @@ class PlacementLoop {
   Pid self_pid_;
   placement::RangeTracker tracker_;
   LoopCounters counters_;
-  BudgetClock budget_clock_;
   placement::BudgetController budget_;
+  // Own CPU spent on placement work since the last budget update.
+  int64_t window_placement_cpu_ns_ = 0;
   absl::flat_hash_set<Pid> tracked_;
   // New processes whose samples are dropped until the source's pass
   // counter reaches this (see RefreshProcesses).
