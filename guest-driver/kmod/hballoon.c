@@ -1139,7 +1139,8 @@ out_free:
 }
 
 /*
- * Accessed-bit scanner (HBALLOON_IOC_SCAN_YOUNG).
+ * Accessed-bit scanner (HBALLOON_IOC_SCAN_YOUNG) and page locator
+ * (HBALLOON_IOC_LOCATE): one page-table walker, two modes.
  *
  * Independent of the virtio device.  The page tables of the target mm are
  * walked by hand under mmap_read_lock: walk_page_range() and the
@@ -1156,14 +1157,32 @@ out_free:
  * the TLBs are flushed with __flush_tlb_all() on every CPU (the ranged
  * flushes are not exported).  The flush matters: a CPU that keeps the
  * translation cached never sets the accessed bit again.
+ *
+ * The locator reads the same entries and never writes them: its "young"
+ * bit means "on the wanted node" (the node of the entry's pfn, read from
+ * the struct page flags).  It leaves out what no page migration can move:
+ * the shared zero page (pte_special or zero_pfn), the huge zero page (a
+ * PMD-mapped page in an anonymous VMA that is not an anonymous page: the
+ * huge zero page's own symbols are not exported) and pfns without a struct
+ * page.
  */
+enum hballoon_scan_mode {
+	HBALLOON_MODE_YOUNG,
+	HBALLOON_MODE_LOCATE,
+};
+
 #ifdef CONFIG_X86_64
 
 struct hballoon_scan_ctx {
 	struct mm_struct *mm;
+	bool locate;
+	/* Locate mode: the node asked for. */
+	int node;
 	bool clear;
 	/* Some accessed bit was cleared: TLBs must be flushed. */
 	bool cleared;
+	/* The VMA being walked is anonymous (vma_is_anonymous()). */
+	bool anon_vma;
 	/* Bitmaps of the range part being scanned; bit 0 is @base. */
 	unsigned long *young;
 	unsigned long *huge;
@@ -1184,8 +1203,20 @@ static void hballoon_scan_mark(struct hballoon_scan_ctx *ctx,
 	}
 	if (young) {
 		ctx->range->young_pages += n;
-		bitmap_set(ctx->young, idx, n);
+		if (n == 1)
+			__set_bit(idx, ctx->young);
+		else
+			bitmap_set(ctx->young, idx, n);
 	}
+}
+
+/* Locate mode: is the page at @pfn on the wanted node?  -1: leave it out. */
+static int hballoon_locate_pfn(struct hballoon_scan_ctx *ctx,
+			       unsigned long pfn)
+{
+	if (is_zero_pfn(pfn) || !pfn_valid(pfn))
+		return -1;
+	return pfn_to_nid(pfn) == ctx->node;
 }
 
 /* Returns the PMD entry for @addr, or NULL if an upper level is empty. */
@@ -1218,7 +1249,7 @@ static bool hballoon_scan_huge(struct hballoon_scan_ctx *ctx, pmd_t *pmd,
 #ifdef CONFIG_TRANSPARENT_HUGEPAGE
 	spinlock_t *ptl;
 	pmd_t pmdval;
-	bool young;
+	int young;
 
 	ptl = pmd_lock(ctx->mm, pmd);
 	pmdval = READ_ONCE(*pmd);
@@ -1227,13 +1258,28 @@ static bool hballoon_scan_huge(struct hballoon_scan_ctx *ctx, pmd_t *pmd,
 		/* Split into a table: scan that; gone or migrating: done. */
 		return !pmd_present(pmdval) || pmd_bad(pmdval);
 	}
-	young = pmd_young(pmdval);
-	if (young && ctx->clear) {
-		test_and_clear_bit(_PAGE_BIT_ACCESSED, (unsigned long *)pmd);
-		ctx->cleared = true;
+	if (ctx->locate) {
+		/*
+		 * In an anonymous VMA a PMD maps an anonymous THP or the
+		 * huge zero page, which is not PageAnon.  The page cannot
+		 * go away while the PMD lock is held.
+		 */
+		young = hballoon_locate_pfn(ctx, pmd_pfn(pmdval));
+		if (young >= 0 && ctx->anon_vma &&
+		    !PageAnon(pmd_page(pmdval)))
+			young = -1;
+	} else {
+		young = pmd_young(pmdval);
+		if (young && ctx->clear) {
+			test_and_clear_bit(_PAGE_BIT_ACCESSED,
+					   (unsigned long *)pmd);
+			ctx->cleared = true;
+		}
 	}
 	spin_unlock(ptl);
-	hballoon_scan_mark(ctx, addr, (end - addr) >> PAGE_SHIFT, young, true);
+	if (young >= 0)
+		hballoon_scan_mark(ctx, addr, (end - addr) >> PAGE_SHIFT,
+				   young, true);
 	return true;
 #else
 	return false;
@@ -1248,6 +1294,7 @@ static void hballoon_scan_pmd(struct hballoon_scan_ctx *ctx, pmd_t *pmd,
 	spinlock_t *ptl;
 	pmd_t pmdval;
 	int tries = 2;
+	int on_node;
 
 again:
 	pmdval = READ_ONCE(*pmd);
@@ -1282,6 +1329,15 @@ again:
 		ptent = ptep_get(pte);
 		if (!pte_present(ptent))
 			continue;
+		if (ctx->locate) {
+			/* The zero page is special on x86 (pte_mkspecial). */
+			on_node = pte_special(ptent) ? -1 :
+				  hballoon_locate_pfn(ctx, pte_pfn(ptent));
+			if (on_node >= 0)
+				hballoon_scan_mark(ctx, addr, 1, on_node,
+						   false);
+			continue;
+		}
 		if (pte_young(ptent) && ctx->clear) {
 			test_and_clear_bit(_PAGE_BIT_ACCESSED,
 					   (unsigned long *)&pte->pte);
@@ -1311,6 +1367,7 @@ static void hballoon_scan_part(struct hballoon_scan_ctx *ctx,
 			addr = vend;
 			continue;
 		}
+		ctx->anon_vma = vma_is_anonymous(vma);
 		for (; addr < vend; addr = next) {
 			next = pmd_addr_end(addr, vend);
 			pmd = hballoon_scan_pmd_entry(ctx->mm, addr);
@@ -1368,7 +1425,19 @@ static struct mm_struct *hballoon_scan_get_mm(pid_t nr)
 	return mm;
 }
 
-static long hballoon_ioc_scan_young(void __user *uarg)
+/* The mode-specific fields of @scan: flags, node. */
+static bool hballoon_scan_mode_ok(const struct hballoon_scan *scan,
+				  enum hballoon_scan_mode mode)
+{
+	if (mode == HBALLOON_MODE_YOUNG)
+		return !(scan->flags & ~HBALLOON_SCAN_F_NO_CLEAR) &&
+		       !scan->node;
+	return !scan->flags && scan->node >= 0 &&
+	       scan->node < MAX_NUMNODES && node_online(scan->node);
+}
+
+/* HBALLOON_IOC_SCAN_YOUNG and HBALLOON_IOC_LOCATE. */
+static long hballoon_ioc_scan(void __user *uarg, enum hballoon_scan_mode mode)
 {
 	struct hballoon_scan_ctx ctx = { };
 	struct hballoon_scan_range *ranges;
@@ -1381,7 +1450,7 @@ static long hballoon_ioc_scan_young(void __user *uarg)
 
 	if (copy_from_user(&scan, uarg, sizeof(scan)))
 		return -EFAULT;
-	if ((scan.flags & ~HBALLOON_SCAN_F_NO_CLEAR) || scan.reserved ||
+	if (!hballoon_scan_mode_ok(&scan, mode) || scan.reserved ||
 	    !scan.num_ranges || scan.num_ranges > HBALLOON_SCAN_MAX_RANGES ||
 	    scan.max_pages % HBALLOON_SCAN_CHUNK_PAGES ||
 	    scan.max_pages > HBALLOON_SCAN_MAX_PAGES || scan.pid <= 0)
@@ -1451,7 +1520,9 @@ static long hballoon_ioc_scan_young(void __user *uarg)
 		ret = -EINVAL;
 		goto out_mm;
 	}
-	ctx.clear = !(scan.flags & HBALLOON_SCAN_F_NO_CLEAR);
+	ctx.locate = mode == HBALLOON_MODE_LOCATE;
+	ctx.node = scan.node;
+	ctx.clear = !ctx.locate && !(scan.flags & HBALLOON_SCAN_F_NO_CLEAR);
 
 	if (mmap_read_lock_killable(ctx.mm)) {
 		ret = -EINTR;
@@ -1517,7 +1588,7 @@ out_free:
 
 #else /* !CONFIG_X86_64 */
 
-static long hballoon_ioc_scan_young(void __user *uarg)
+static long hballoon_ioc_scan(void __user *uarg, enum hballoon_scan_mode mode)
 {
 	return -EOPNOTSUPP;
 }
@@ -1601,7 +1672,10 @@ static long hballoon_ioctl(struct file *file, unsigned int cmd,
 		ret = hballoon_ioc_submit_stats(hb, uarg);
 		break;
 	case HBALLOON_IOC_SCAN_YOUNG:
-		ret = hballoon_ioc_scan_young(uarg);
+		ret = hballoon_ioc_scan(uarg, HBALLOON_MODE_YOUNG);
+		break;
+	case HBALLOON_IOC_LOCATE:
+		ret = hballoon_ioc_scan(uarg, HBALLOON_MODE_LOCATE);
 		break;
 #ifdef HBALLOON_DEBUG
 	case HBALLOON_IOC_DEBUG_RAW_REQ:
