@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+
 namespace tiervm::adapters {
 
 namespace {
@@ -12,14 +14,57 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kHugePages = 512;
 }  // namespace
 
-void FakeHballoonDev::Map(placement::Pid pid, placement::Vaddr start, uint64_t len_bytes) {
+void FakeHballoonDev::Map(placement::Pid pid, placement::Vaddr start, uint64_t len_bytes,
+                          int node) {
   auto& pages = procs_[pid];
-  for (uint64_t pn = start / kPage; pn < (start + len_bytes) / kPage; ++pn) pages[pn] = Page{};
+  for (uint64_t pn = start / kPage; pn < (start + len_bytes) / kPage; ++pn) {
+    pages[pn] = Page{.node = node};
+  }
 }
 
-void FakeHballoonDev::MapHuge(placement::Pid pid, placement::Vaddr start) {
+void FakeHballoonDev::MapHuge(placement::Pid pid, placement::Vaddr start, int node) {
   auto& pages = procs_[pid];
-  for (uint64_t i = 0; i < kHugePages; ++i) pages[start / kPage + i] = Page{.young = false, .huge = true};
+  for (uint64_t i = 0; i < kHugePages; ++i) {
+    pages[start / kPage + i] = Page{.huge = true, .node = node};
+  }
+}
+
+void FakeHballoonDev::MapZero(placement::Pid pid, placement::Vaddr start, uint64_t len_bytes) {
+  auto& pages = procs_[pid];
+  for (uint64_t pn = start / kPage; pn < (start + len_bytes) / kPage; ++pn) {
+    pages[pn] = Page{.zero = true};
+  }
+}
+
+void FakeHballoonDev::MapHugeZero(placement::Pid pid, placement::Vaddr start) {
+  auto& pages = procs_[pid];
+  for (uint64_t i = 0; i < kHugePages; ++i) {
+    pages[start / kPage + i] = Page{.huge = true, .zero = true};
+  }
+}
+
+absl::Status FakeHballoonDev::Move(placement::Pid pid, placement::Vaddr addr, int node) {
+  auto it = procs_.find(pid);
+  const bool mapped = it != procs_.end() && it->second.contains(addr / kPage);
+  if (!mapped) {
+    return absl::NotFoundError(absl::StrCat("fake hballoon: pid ", pid, " has no page at 0x",
+                                            absl::Hex(addr)));
+  }
+  auto p = it->second.find(addr / kPage);
+  if (p->second.zero) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fake hballoon: 0x", absl::Hex(addr), " is the zero page"));
+  }
+  if (!p->second.huge) {
+    p->second.node = node;
+    return absl::OkStatus();
+  }
+  auto& pages = it->second;
+  const uint64_t first = addr / kPage / kHugePages * kHugePages;
+  for (auto q = pages.lower_bound(first); q != pages.end() && q->first < first + kHugePages; ++q) {
+    q->second.node = node;
+  }
+  return absl::OkStatus();
 }
 
 void FakeHballoonDev::Unmap(placement::Pid pid, placement::Vaddr start, uint64_t len_bytes) {
@@ -54,21 +99,20 @@ bool FakeHballoonDev::IsYoung(placement::Pid pid, placement::Vaddr addr) const {
   return p != it->second.end() && p->second.young;
 }
 
+absl::Status FakeHballoonDev::PopInjected() {
+  if (inject_errors.empty()) return absl::OkStatus();
+  absl::Status s = inject_errors.front();
+  inject_errors.pop_front();
+  return s;
+}
+
 absl::StatusOr<hballoon_info> FakeHballoonDev::GetInfo() {
-  if (!inject_errors.empty()) {
-    absl::Status s = inject_errors.front();
-    inject_errors.pop_front();
-    return s;
-  }
+  if (absl::Status s = PopInjected(); !s.ok()) return s;
   return info;
 }
 
 absl::StatusOr<uint32_t> FakeHballoonDev::SubmitStats(absl::Span<const virtio_hballoon_stat> stats) {
-  if (!inject_errors.empty()) {
-    absl::Status s = inject_errors.front();
-    inject_errors.pop_front();
-    return s;
-  }
+  if (absl::Status s = PopInjected(); !s.ok()) return s;
   if (stats.empty() || stats.size() > VIRTIO_HBALLOON_MAX_STATS) {
     return HballoonErrnoToStatus(EINVAL, "HBALLOON_IOC_SUBMIT_STATS");
   }
@@ -79,17 +123,34 @@ absl::StatusOr<uint32_t> FakeHballoonDev::SubmitStats(absl::Span<const virtio_hb
 absl::Status FakeHballoonDev::ScanYoung(hballoon_scan& scan, absl::Span<hballoon_scan_range> ranges) {
   scan.num_ranges = static_cast<uint32_t>(ranges.size());
   scan.ranges_ptr = reinterpret_cast<uintptr_t>(ranges.data());
-  if (!inject_errors.empty()) {
-    absl::Status s = inject_errors.front();
-    inject_errors.pop_front();
-    return s;
-  }
+  if (absl::Status s = PopInjected(); !s.ok()) return s;
   if (absl::Status s = ValidateScanArgs(scan, ranges, user_limit); !s.ok()) return s;
   ++scan_calls_;
+  return Walk(Op::kScanYoung, scan, ranges);
+}
+
+absl::Status FakeHballoonDev::Locate(hballoon_scan& scan, absl::Span<hballoon_scan_range> ranges) {
+  scan.num_ranges = static_cast<uint32_t>(ranges.size());
+  scan.ranges_ptr = reinterpret_cast<uintptr_t>(ranges.data());
+  if (absl::Status s = PopInjected(); !s.ok()) return s;
+  if (absl::Status s = ValidateLocateArgs(scan, ranges, user_limit); !s.ok()) return s;
+  if (!online_nodes.contains(scan.node)) {
+    return absl::InvalidArgumentError(absl::StrCat("HBALLOON_IOC_LOCATE: node ", scan.node,
+                                                   " not online (errno ", EINVAL, ")"));
+  }
+  ++locate_calls_;
+  return Walk(Op::kLocate, scan, ranges);
+}
+
+absl::Status FakeHballoonDev::Walk(Op op, hballoon_scan& scan,
+                                   absl::Span<hballoon_scan_range> ranges) {
+  const bool locate = op == Op::kLocate;
   auto proc = procs_.find(scan.pid);
-  if (proc == procs_.end()) return HballoonErrnoToStatus(ESRCH, "HBALLOON_IOC_SCAN_YOUNG");
+  if (proc == procs_.end()) {
+    return HballoonErrnoToStatus(ESRCH, locate ? "HBALLOON_IOC_LOCATE" : "HBALLOON_IOC_SCAN_YOUNG");
+  }
   auto& pages = proc->second;
-  const bool clear = !(scan.flags & HBALLOON_SCAN_F_NO_CLEAR);
+  const bool clear = !locate && !(scan.flags & HBALLOON_SCAN_F_NO_CLEAR);
 
   // The driver's plan: whole ranges, then a 64-page-multiple prefix.
   uint64_t budget = scan.max_pages ? scan.max_pages : HBALLOON_SCAN_MAX_PAGES;
@@ -114,19 +175,22 @@ absl::Status FakeHballoonDev::ScanYoung(hballoon_scan& scan, absl::Span<hballoon
   }
   for (auto [i, part] : parts) {
     hballoon_scan_range& r = ranges[i];
-    auto* young = reinterpret_cast<uint64_t*>(r.bitmap_ptr);
+    auto* bits = reinterpret_cast<uint64_t*>(r.bitmap_ptr);
     auto* huge = reinterpret_cast<uint64_t*>(r.huge_ptr);
     const uint64_t first = r.start / kPage;
     for (auto it = pages.lower_bound(first); it != pages.end() && it->first < first + part; ++it) {
+      const Page& pg = it->second;
+      // LOCATE: the zero page is on no node a page can move to or from.
+      if (locate && pg.zero) continue;
       const uint64_t idx = it->first - first;
       ++r.present_pages;
-      if (it->second.huge) {
+      if (pg.huge) {
         ++r.huge_pages;
         if (huge) huge[idx / 64] |= 1ull << (idx % 64);
       }
-      if (it->second.young) {
+      if (locate ? pg.node == scan.node : pg.young) {
         ++r.young_pages;
-        if (young) young[idx / 64] |= 1ull << (idx % 64);
+        if (bits) bits[idx / 64] |= 1ull << (idx % 64);
       }
     }
     // Clear after the range: a THP's bit is one bit for the whole PMD, and
@@ -145,7 +209,7 @@ absl::Status FakeHballoonDev::ScanYoung(hballoon_scan& scan, absl::Span<hballoon
       }
     }
     scan.scanned_pages += static_cast<uint32_t>(part);
-    scanned_pages_ += part;
+    (locate ? located_pages_ : scanned_pages_) += part;
     if (part == r.len / kPage) {
       ++scan.ranges_done;
     } else {

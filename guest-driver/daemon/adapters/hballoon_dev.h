@@ -3,6 +3,7 @@
 //   GetInfo       HBALLOON_IOC_GET_INFO       balloon state per node
 //   SubmitStats   HBALLOON_IOC_SUBMIT_STATS   telemetry records to the host
 //   ScanYoung     HBALLOON_IOC_SCAN_YOUNG     accessed-bit scan of a process
+//   Locate        HBALLOON_IOC_LOCATE         which pages of a process are on a node
 //
 // The structures are the uapi ones (<linux/hballoon.h>); this layer only
 // checks arguments (the same rules as the driver, so a bad request never
@@ -42,13 +43,22 @@ inline constexpr uint64_t ScanBitmapWords(uint64_t len_bytes) {
 }
 
 // The driver's argument rules for HBALLOON_IOC_SCAN_YOUNG, in user space
-// (everything but the pointers and the pid's existence).  `ranges` is what
-// scan.ranges_ptr points to (its size must equal scan.num_ranges).
-// `user_limit` is the exclusive upper bound of user addresses (x86-64:
-// 0x7ffffffff000 with 4-level paging, 0x00fffffffffff000 with 5-level).
+// (everything but the pointers and the pid's existence): flags only
+// HBALLOON_SCAN_F_NO_CLEAR, node and reserved zero, and the range rules.
+// `ranges` is what scan.ranges_ptr points to (its size must equal
+// scan.num_ranges).  `user_limit` is the exclusive upper bound of user
+// addresses (x86-64: 0x7ffffffff000 with 4-level paging, 0x00fffffffffff000
+// with 5-level).
 absl::Status ValidateScanArgs(const hballoon_scan& scan,
                               absl::Span<const hballoon_scan_range> ranges,
                               uint64_t user_limit);
+
+// The same for HBALLOON_IOC_LOCATE: flags zero, reserved zero, node >= 0,
+// and the range rules.  Whether the node is below MAX_NUMNODES and online
+// only the kernel knows (the fake checks its own set of online nodes).
+absl::Status ValidateLocateArgs(const hballoon_scan& scan,
+                                absl::Span<const hballoon_scan_range> ranges,
+                                uint64_t user_limit);
 
 // Maps an errno of `ioctl_name` to a Status as described above.
 absl::Status HballoonErrnoToStatus(int err, const char* ioctl_name);
@@ -70,11 +80,17 @@ class HballoonDev {
   // success the out fields of `scan` and `ranges` are set.
   virtual absl::Status ScanYoung(hballoon_scan& scan,
                                  absl::Span<hballoon_scan_range> ranges) = 0;
+
+  // One HBALLOON_IOC_LOCATE call, with the same contract as ScanYoung:
+  // `scan.node` is the node asked about, bitmap_ptr receives that node's
+  // pages, young_pages counts them.  Unimplemented from a driver without
+  // the ioctl (ENOTTY).
+  virtual absl::Status Locate(hballoon_scan& scan, absl::Span<hballoon_scan_range> ranges) = 0;
 };
 
 // The real device.  Open("/dev/hballoon") needs CAP_SYS_ADMIN.  ScanYoung
-// checks the arguments against placement::kUserVaddrLimit (the widest
-// x86-64 limit); the driver applies the machine's own limit.
+// and Locate check the arguments against placement::kUserVaddrLimit (the
+// widest x86-64 limit); the driver applies the machine's own limit.
 class LinuxHballoonDev final : public HballoonDev {
  public:
   static absl::StatusOr<std::unique_ptr<LinuxHballoonDev>> Open(
@@ -86,6 +102,7 @@ class LinuxHballoonDev final : public HballoonDev {
   absl::StatusOr<hballoon_info> GetInfo() override;
   absl::StatusOr<uint32_t> SubmitStats(absl::Span<const virtio_hballoon_stat> stats) override;
   absl::Status ScanYoung(hballoon_scan& scan, absl::Span<hballoon_scan_range> ranges) override;
+  absl::Status Locate(hballoon_scan& scan, absl::Span<hballoon_scan_range> ranges) override;
 
  private:
   explicit LinuxHballoonDev(int fd) : fd_(fd) {}
