@@ -58,8 +58,11 @@ bool MovePagesExecutor::Apply(absl::Span<const PageMove> moves, std::vector<Outc
     }
     // One call: same pid, at most max_batch_pages.
     size_t j = i + 1;
+    uint64_t batch_bytes = moves[i].bytes;
     while (j < moves.size() && moves[j].pid == moves[i].pid &&
-           j - i < std::max<size_t>(1, config_.max_batch_pages)) {
+           j - i < std::max<size_t>(1, config_.max_batch_pages) &&
+           (config_.max_batch_bytes == 0 || batch_bytes + moves[j].bytes <= config_.max_batch_bytes)) {
+      batch_bytes += moves[j].bytes;
       ++j;
     }
     const Pid pid = moves[i].pid;

@@ -56,6 +56,9 @@ struct MoverConfig {
   // Pages per move_pages call (the kernel walks them in chunks anyway; this
   // bounds the arrays and the time the process's mmap lock is held).
   size_t max_batch_pages = 1024;
+  // ... and at most this many bytes (a call holds at least one page
+  // whatever its size); 0: no bound.  1,024 THPs are 2 GiB of copying.
+  uint64_t max_batch_bytes = 0;
   // Asked before every move_pages call; true stops execution there
   // (MoverStop::kBudget, the rest counted not attempted).  The daemon sizes
   // a plan to its CPU allowance from a cost estimate; this bounds what a

@@ -133,6 +133,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
        })},
       {"placement.min_hot_weight_per_mib",
        Real(0, 1e12, [](auto& c, double v) { c.min_hot_weight_per_mib = v; })},
+      {"placement.locator", Str({"auto", "hballoon", "move_pages"},
+                                [](auto& c, std::string v) { c.locator = std::move(v); })},
       {"placement.locate_exact_pages", Int(1, 1 << 28, [](auto& c, int64_t v) {
          c.locate_exact_pages = static_cast<size_t>(v);
        })},

@@ -63,6 +63,13 @@ struct HplacedConfig {
   // far above.  Without it, data touched once (at start-up) would fill
   // every free FMEM byte and cost migrations.  0 disables.
   double min_hot_weight_per_mib = 4.0;
+  // Where pages are: "hballoon" asks hballoon.ko (HBALLOON_IOC_LOCATE: one
+  // PTE read per page, one PMD per THP, THPs reported whole); "move_pages"
+  // asks move_pages(2) in query mode (a page reference per 4 KiB page,
+  // THPs seen as 512 base pages); "auto" is hballoon when the module has the
+  // ioctl, else move_pages.  locate_exact_pages and locate_sample_pages
+  // apply to move_pages only (hballoon is always exact).
+  std::string locator = "auto";
   size_t locate_exact_pages = 1024;
   size_t locate_sample_pages = 256;
   int64_t locate_refresh_ticks = 10;

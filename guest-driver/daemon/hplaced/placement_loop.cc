@@ -85,8 +85,10 @@ class TickLocator final : public placement::PageLocator {
   mutable uint64_t pages_left_;
 };
 
-// Counts pages that landed on each node, for PROMOTED/DEMOTED_PAGES: the
-// executor's report does not split applied moves by direction.
+// Counts 4 KiB pages that landed on each node, for PROMOTED/DEMOTED_PAGES:
+// the executor's report does not split applied moves by direction.  A THP
+// counts its 512 base pages (its size comes from the plan, set_sizes), so
+// the counters mean the same whether pages move as THPs or base pages.
 class CountingSyscall final : public adapters::PageMoveSyscall {
  public:
   CountingSyscall(adapters::PageMoveSyscall& inner, int fmem_node, int smem_node)
@@ -97,17 +99,25 @@ class CountingSyscall final : public adapters::PageMoveSyscall {
     if (rc >= 0 && !nodes.empty()) {
       for (size_t i = 0; i < nodes.size(); ++i) {
         if (status[i] != nodes[i]) continue;
-        if (nodes[i] == fmem_) ++to_fmem;
-        if (nodes[i] == smem_) ++to_smem;
+        auto it = bytes_.find({pid, pages[i]});
+        const uint64_t n =
+            it == bytes_.end() ? 1 : std::max<uint64_t>(1, it->second / placement::kBasePageBytes);
+        if (nodes[i] == fmem_) to_fmem += n;
+        if (nodes[i] == smem_) to_smem += n;
       }
     }
     return rc;
+  }
+  void set_sizes(const std::vector<placement::PageMove>& moves) {
+    bytes_.clear();
+    for (const placement::PageMove& m : moves) bytes_[{m.pid, m.addr}] = m.bytes;
   }
   uint64_t to_fmem = 0, to_smem = 0;
 
  private:
   adapters::PageMoveSyscall& inner_;
   int fmem_, smem_;
+  absl::flat_hash_map<std::pair<Pid, Vaddr>, uint64_t> bytes_;
 };
 
 uint64_t Ppm(double fraction) {
@@ -304,7 +314,10 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   lcfg.max_exact_pages = config_.locate_exact_pages;
   lcfg.sample_pages = config_.locate_sample_pages;
   CountingSyscall counting(*deps_.syscall, config_.fmem_node, config_.smem_node);
-  adapters::MovePagesLocator real_locator(counting, lcfg);
+  adapters::MovePagesLocator mp_locator(counting, lcfg);
+  const placement::PageLocator& real_locator =
+      hb_locator_ != nullptr ? static_cast<const placement::PageLocator&>(*hb_locator_)
+                             : mp_locator;
   // Forget ranges that no longer exist (split, merged, unmapped, exited).
   {
     absl::flat_hash_set<std::tuple<Pid, Vaddr, Vaddr>> live;
@@ -439,8 +452,10 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
     return absl::OkStatus();
   }
 
+  const std::vector<placement::PageMove> flat = plan->Flatten();
+  counting.set_sizes(flat);
   // Ranges that had pages planned are located afresh next tick.
-  for (const placement::PageMove& m : plan->Flatten()) {
+  for (const placement::PageMove& m : flat) {
     auto it = residency_cache_.upper_bound(std::make_tuple(m.pid, m.addr, ~Vaddr{0}));
     if (it == residency_cache_.begin()) continue;
     --it;
@@ -455,6 +470,9 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   // The plan was sized to the allowance; a cost estimate that was too low
   // cannot overspend it by more than one batch.
   mcfg.out_of_budget = [&] { return deps_.clock->OwnCpuNs() - cpu_plan0 >= allowance_ns; };
+  // Check the allowance at least every quarter of what it buys.
+  mcfg.max_batch_bytes = std::max<uint64_t>(
+      placement::kHugePageBytes, static_cast<uint64_t>(affordable_mib / 4 * (1 << 20)));
   adapters::MovePagesExecutor executor(counting, mcfg);
   const adapters::MoverResult r = executor.Execute(*plan);
   const int64_t move_ns = deps_.clock->OwnCpuNs() - cpu_moves0;
@@ -482,6 +500,43 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
                 plan->promote_bytes >> 10, plan->demote_bytes >> 10, r.report.planned_moves,
                 r.report.applied_moves);
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
+  return absl::OkStatus();
+}
+
+absl::Status PlacementLoop::ChooseLocator() {
+  locator_chosen_ = true;
+  counters_.locator = "move_pages";
+  if (config_.locator == "move_pages") return absl::OkStatus();
+  if (deps_.hballoon == nullptr) {
+    if (config_.locator == "hballoon") {
+      return absl::FailedPreconditionError("locator \"hballoon\" needs /dev/hballoon");
+    }
+    return absl::OkStatus();
+  }
+  adapters::HballoonLocatorConfig hcfg;
+  hcfg.fmem_node = config_.fmem_node;
+  hcfg.smem_node = config_.smem_node;
+  absl::StatusOr<std::unique_ptr<adapters::HballoonPageLocator>> l =
+      adapters::HballoonPageLocator::Create(*deps_.hballoon, hcfg);
+  if (!l.ok()) return l.status();  // a config bug: nodes were validated
+  // Probe with a page of our own: a module without the ioctl says
+  // Unimplemented.  NotFound (a pid namespace without us) still shows the
+  // ioctl exists.
+  static const int probe_target = 0;
+  const Vaddr page = reinterpret_cast<uintptr_t>(&probe_target) & ~(placement::kBasePageBytes - 1);
+  absl::StatusOr<Residency> probe = (*l)->Locate(self_pid_, page, page + placement::kBasePageBytes);
+  if (probe.ok() || absl::IsNotFound(probe.status())) {
+    hb_locator_ = std::move(*l);
+    counters_.locator = "hballoon";
+    spdlog::info("locating pages with hballoon.ko (HBALLOON_IOC_LOCATE)");
+    return absl::OkStatus();
+  }
+  if (config_.locator == "hballoon") {
+    return absl::Status(probe.status().code(),
+                        absl::StrCat("locator \"hballoon\": ", probe.status().message()));
+  }
+  spdlog::warn("locating pages with move_pages(2) (slower, 4 KiB only): {}",
+               probe.status().ToString());
   return absl::OkStatus();
 }
 
@@ -570,6 +625,9 @@ absl::Status PlacementLoop::Tick() {
   const int64_t interval = std::clamp<int64_t>(now - last_tick_ns_, tick_ns / 4, 4 * tick_ns);
   last_tick_ns_ = now;
   absl::Status moved = absl::OkStatus();
+  if (!locator_chosen_) {
+    if (absl::Status st = ChooseLocator(); !st.ok()) return st;
+  }
   if (counters_.ticks == 0) {
     // The first budget window starts here: start-up work (every process's
     // maps, the first samples) is not what the controller should throttle
@@ -583,6 +641,7 @@ absl::Status PlacementLoop::Tick() {
     const int64_t cpu_p0 = deps_.clock->OwnCpuNs();
     moved = PlanAndMove(interval, allowance);
     window_placement_cpu_ns_ += deps_.clock->OwnCpuNs() - cpu_p0;
+    if (hb_locator_ != nullptr) counters_.locate_pages = hb_locator_->pages_walked();
   } else {
     // Out of CPU credit: sampling goes on, placement waits for the bucket.
     ++counters_.budget_skipped_ticks;
@@ -633,6 +692,8 @@ std::string PlacementLoop::StatusJson() const {
   j["skipped"] = c.skipped;
   j["other_failed"] = c.other_failed;
   j["move_syscalls"] = c.move_syscalls;
+  j["locator"] = c.locator;
+  j["locate_pages"] = c.locate_pages;
   j["telemetry_sent"] = c.telemetry_sent;
   j["telemetry_failed"] = c.telemetry_failed;
   j["errors"] = c.errors;

@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -45,6 +46,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "daemon/adapters/hballoon_dev.h"
+#include "daemon/adapters/hballoon_locator.h"
 #include "daemon/adapters/move_pages.h"
 #include "daemon/hplaced/config.h"
 #include "daemon/hplaced/system_view.h"
@@ -84,6 +86,8 @@ struct LoopCounters {
   uint64_t applied_moves = 0;
   uint64_t busy = 0, gone = 0, no_mem = 0, skipped = 0, other_failed = 0;
   uint64_t move_syscalls = 0;
+  std::string locator;          // "hballoon" or "move_pages" (in use)
+  uint64_t locate_pages = 0;    // 4 KiB pages walked by hballoon's LOCATE
   uint64_t telemetry_sent = 0;
   uint64_t telemetry_failed = 0;
   uint64_t errors = 0;  // non-fatal errors (a process's maps, meminfo, ...)
@@ -161,6 +165,10 @@ class PlacementLoop {
   absl::Status PlanAndMove(int64_t interval_ns, int64_t allowance_ns);
   void SendTelemetry();
   void AdjustHeadroom(bool no_mem);
+  // Settles config_.locator ("auto") on the first tick: hballoon when the
+  // module answers HBALLOON_IOC_LOCATE, else move_pages.  An error only
+  // when "hballoon" was asked for and cannot be had.
+  absl::Status ChooseLocator();
   // True when `pid` exited or is exiting (maps gone or empty).
   bool ProcessGone(Pid pid);
   void Error(const absl::Status& s);
@@ -187,6 +195,8 @@ class PlacementLoop {
   bool have_classes_ = false;
   uint64_t extra_headroom_bytes_ = 0;  // grown on ENOMEM, see config
   ResidencyCache residency_cache_;
+  bool locator_chosen_ = false;
+  std::unique_ptr<adapters::HballoonPageLocator> hb_locator_;  // null: move_pages
   placement::Classification last_classes_;
 };
 

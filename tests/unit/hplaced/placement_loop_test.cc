@@ -13,6 +13,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "daemon/adapters/fake_hballoon_dev.h"
 #include "daemon/adapters/fake_move_pages.h"
 #include "placement/clock.h"
 
@@ -140,6 +141,9 @@ class RecordingHballoon final : public adapters::HballoonDev {
     return static_cast<uint32_t>(submitted.size());
   }
   absl::Status ScanYoung(hballoon_scan&, absl::Span<hballoon_scan_range>) override {
+    return absl::UnimplementedError("not in this fake");
+  }
+  absl::Status Locate(hballoon_scan&, absl::Span<hballoon_scan_range>) override {
     return absl::UnimplementedError("not in this fake");
   }
 };
@@ -360,6 +364,164 @@ TEST_F(LoopTest, BudgetLowersTheScanRateWhenTheDaemonCostsTooMuch) {
   ASSERT_GE(control.scan_rates.size(), 10u);
   EXPECT_LT(control.scan_rates.back(), control.scan_rates.front());
   EXPECT_TRUE(loop.counters().budget.over_budget || loop.counters().budget.smoothed_pct > 1.0);
+}
+
+// Migration is paid from the CPU budget: with every moved 4 KiB page
+// costing 1 ms of the daemon's CPU (a slow TCG guest), a 10 % budget with a
+// 1 s bucket paces the promotion of the hot region over many ticks, and at
+// no point has the daemon spent more than budget * T + the bucket + one
+// move_pages batch (the executor's check) + one tick's fixed cost.
+TEST_F(LoopTest, MigrationIsPacedByTheCpuBudget) {
+  config.budget.budget_pct = 10;
+  config.budget.burst_s = 1;
+  config.max_batch_pages = 16;
+  const int64_t page_cpu_ns = 1'000'000;
+  mem.on_move = [this, page_cpu_ns] {
+    max_fmem_used = std::max(max_fmem_used, mem.used_bytes(kFmem));
+    clock.Advance(0, page_cpu_ns);
+  };
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);
+  const int64_t cpu0 = clock.OwnCpuNs();
+  const double bucket_ns = 0.10 * 1e9;
+  int ticks = 0;
+  for (; ticks < 60 && HotOnFmem(kHot, kHotBytes) < kHotBytes; ++ticks) {
+    Touch(kHot, kHotBytes);
+    Tick(loop);
+    // Tick `ticks` ran at `ticks` s (Tick() then advanced the clock 1 s);
+    // the budget window started in the first one, at 0 s.
+    const double t_ns = static_cast<double>(ticks) * 1e9;
+    const double spent = static_cast<double>(clock.OwnCpuNs() - cpu0);
+    ASSERT_LE(spent, 0.10 * t_ns + bucket_ns + 16 * page_cpu_ns + 2e6 + 1e6)
+        << "tick " << ticks;
+  }
+  const LoopCounters& c = loop.counters();
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes) << "after " << ticks << " ticks";
+  // 1,024 promotions at 1 ms cannot fit in fewer than ~10 s of 10 %.
+  EXPECT_GE(ticks, 10);
+  EXPECT_GT(c.budget_limited_ticks + c.budget_skipped_ticks, 0u);
+  // The learnt cost: 256 pages per MiB at 1 ms each.
+  EXPECT_NEAR(c.move_cost_ns_per_mib, 256e6, 256e6 * 0.2);
+  EXPECT_LE(max_fmem_used, kFmemCap - config.headroom_bytes);
+  EXPECT_EQ(c.errors, 0u) << c.last_error;
+  const std::string status = loop.StatusJson();
+  EXPECT_NE(status.find("\"budget_credit_ms\""), std::string::npos);
+  EXPECT_NE(status.find("\"move_cost_us_per_mib\""), std::string::npos);
+}
+
+// Out of credit, a tick plans nothing (and does not even locate pages);
+// sampling goes on.
+TEST_F(LoopTest, NoCreditNoPlacement) {
+  config.budget.budget_pct = 0.1;
+  config.budget.burst_s = 0;  // no bucket: only what a window earns
+  PlacementLoop loop = MakeLoop();
+  Touch(kCold, kColdBytes);
+  for (int t = 0; t < 4; ++t) {
+    Touch(kHot, kHotBytes);
+    ASSERT_TRUE(loop.Tick().ok());
+    clock.Advance(1'000'000'000, 50'000'000);  // 5 % of a CPU elsewhere
+  }
+  const LoopCounters& c = loop.counters();
+  // The bucket starts empty (burst 0) and sampling-side cost keeps it in
+  // debt: no tick after the first could place anything.
+  EXPECT_GE(c.budget_skipped_ticks, 3u);
+  EXPECT_EQ(c.promoted_pages, 0u);
+  EXPECT_TRUE(c.budget.over_budget);
+  EXPECT_GT(c.samples, 0u);
+}
+
+// move_pages moves go to `mem` (capacity, meminfo) and are mirrored into
+// the fake driver, so HBALLOON_IOC_LOCATE sees what move_pages did.
+class MirroredMoves final : public adapters::PageMoveSyscall {
+ public:
+  MirroredMoves(FakePageMoveSyscall& mem, adapters::FakeHballoonDev& dev) : mem_(mem), dev_(dev) {}
+  long MovePages(Pid pid, absl::Span<const placement::Vaddr> pages, absl::Span<const int> nodes,
+                 absl::Span<int> status) override {
+    if (nodes.empty()) ++queries;
+    const long r = mem_.MovePages(pid, pages, nodes, status);
+    for (size_t i = 0; r >= 0 && i < nodes.size(); ++i) {
+      if (status[i] == nodes[i]) EXPECT_TRUE(dev_.Move(pid, pages[i], nodes[i]).ok());
+    }
+    return r;
+  }
+  int queries = 0;
+
+ private:
+  FakePageMoveSyscall& mem_;
+  adapters::FakeHballoonDev& dev_;
+};
+
+// With a module that has HBALLOON_IOC_LOCATE, pages are located through it
+// (no move_pages queries), THPs are seen whole and move as one page each,
+// and the promoted/demoted counters still count 4 KiB pages.
+TEST(LoopLocator, HballoonLocatorMovesThpsWholeWithoutQueries) {
+  constexpr uint64_t kHuge = placement::kHugePageBytes;
+  FakePageMoveSyscall mem({kFmemCap, kSmemCap});
+  adapters::FakeHballoonDev dev;
+  dev.info.num_nodes = 2;
+  for (uint32_t i = 0; i < 2; ++i) {
+    dev.info.nodes[i].node = i;
+    dev.info.nodes[i].flags = HBALLOON_NODE_F_ACTIVE;
+  }
+  for (uint64_t off = 0; off < kColdBytes; off += kHuge) {
+    mem.AddPage(kPid, kCold + off, kHuge, kFmem);
+    dev.MapHuge(kPid, kCold + off, kFmem);
+  }
+  for (uint64_t off = 0; off < kHotBytes; off += kHuge) {
+    mem.AddPage(kPid, kHot + off, kHuge, kSmem);
+    dev.MapHuge(kPid, kHot + off, kSmem);
+  }
+  // hplaced's own probe page: the fake knows no such pid -> NotFound,
+  // which still shows the ioctl exists.
+  FakeSystem system(&mem);
+  system.procs[kPid] = {"work", {{kCold, kCold + kColdBytes}, {kHot, kHot + kHotBytes}}};
+  MirroredMoves moves(mem, dev);
+  ScriptedSource source;
+  placement::FakeClock clock;
+  HplacedConfig config;
+  config.headroom_bytes = 1 * kMiB;
+  LoopDeps d;
+  d.system = &system;
+  d.source = &source;
+  d.syscall = &moves;
+  d.hballoon = &dev;
+  d.clock = &clock;
+  PlacementLoop loop(config, d, kSelf);
+  for (uint64_t off = 0; off < kColdBytes; off += kPage) {
+    source.queue.push_back(Sample{kPid, kCold + off, placement::AccessKind::kLoad, 1, 0});
+  }
+  for (int t = 0; t < 6; ++t) {
+    for (uint64_t off = 0; off < kHotBytes; off += kPage) {
+      source.queue.push_back(
+          Sample{kPid, kHot + off, placement::AccessKind::kLoad, 1, clock.MonotonicNs()});
+    }
+    ASSERT_TRUE(loop.Tick().ok());
+    clock.Advance(1'000'000'000, 2'000'000);
+  }
+  const LoopCounters& c = loop.counters();
+  EXPECT_EQ(c.locator, "hballoon");
+  EXPECT_EQ(moves.queries, 0);
+  EXPECT_GT(dev.locate_calls(), 0u);
+  EXPECT_GT(c.locate_pages, 0u);
+  for (uint64_t off = 0; off < kHotBytes; off += kHuge) {
+    EXPECT_EQ(mem.NodeOf(kPid, kHot + off), kFmem);
+  }
+  EXPECT_EQ(c.promoted_pages, kHotBytes / kPage);  // 2 THPs = 1,024 pages
+  EXPECT_LE(c.applied_moves, 2u + 2u);  // 2 promotions, <= 2 THP demotions
+  EXPECT_EQ(c.errors, 0u) << c.last_error;
+}
+
+TEST_F(LoopTest, WithoutTheLocateIoctlAutoFallsBackAndHballoonIsAnError) {
+  {
+    PlacementLoop loop = MakeLoop();  // RecordingHballoon: Unimplemented
+    Tick(loop);
+    EXPECT_EQ(loop.counters().locator, "move_pages");
+  }
+  config.locator = "hballoon";
+  PlacementLoop loop = MakeLoop();
+  const absl::Status st = loop.Tick();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnimplemented) << st;
+  EXPECT_NE(st.message().find("hballoon"), absl::string_view::npos);
 }
 
 TEST_F(LoopTest, BrokenSourceIsFatalUnlessOptional) {

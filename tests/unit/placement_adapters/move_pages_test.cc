@@ -219,6 +219,42 @@ TEST(MovePagesExecutor, WholeCallErrors) {
   EXPECT_EQ(r.not_attempted, 1u);
 }
 
+TEST(MovePagesExecutor, BatchesAreBoundedInBytesToo) {
+  FakePageMoveSyscall fake({64 * kPage, 64 * kPage});
+  for (int i = 0; i < 6; ++i) fake.AddPage(1, P(i), kPage, kFmem);
+  ExchangePlan plan;
+  ExchangeRound r;
+  for (int i = 0; i < 6; ++i) r.demotions.push_back(Demote(1, i));
+  plan.rounds.push_back(r);
+  MovePagesExecutor exec(fake, {.max_batch_pages = 100, .max_batch_bytes = 2 * kPage + 1});
+  MoverResult res = exec.Execute(plan);
+  EXPECT_EQ(res.report.applied_moves, 6u);
+  EXPECT_EQ(res.syscalls, 3u);  // 2 + 2 + 2 pages
+  // One page larger than the bound still goes, alone.
+  FakePageMoveSyscall big({4 * kHugePageBytes, 4 * kHugePageBytes});
+  big.AddPage(1, kBase, kHugePageBytes, kFmem);
+  ExchangePlan p2;
+  p2.rounds.push_back({{PageMove{1, kBase, kHugePageBytes, Tier::kSmem, kSmem}}, {}});
+  MovePagesExecutor exec2(big, {.max_batch_bytes = kPage});
+  EXPECT_EQ(exec2.Execute(p2).report.applied_moves, 1u);
+}
+
+TEST(MovePagesExecutor, OutOfBudgetStopsBetweenBatches) {
+  FakePageMoveSyscall fake = Fake(8, 8, 4, 4);
+  int calls = 0;
+  MoverConfig cfg;
+  cfg.max_batch_pages = 2;
+  // Allow two move_pages calls, then say the CPU allowance is spent.
+  cfg.out_of_budget = [&calls] { return calls++ >= 2; };
+  MovePagesExecutor exec(fake, cfg);
+  MoverResult r = exec.Execute(SwapPlan(4, 4));
+  EXPECT_EQ(r.stop, MoverStop::kBudget);
+  EXPECT_EQ(r.syscalls, 2u);
+  EXPECT_EQ(r.report.applied_moves, 4u);  // the four demotions
+  EXPECT_EQ(r.not_attempted, 4u);         // the promotions
+  EXPECT_EQ(fake.capacity_refusals(), 0u);
+}
+
 TEST(MovePagesExecutor, HugePagesMoveWhole) {
   FakePageMoveSyscall fake({4 * kHugePageBytes, 4 * kHugePageBytes});
   fake.AddPage(1, kBase, kHugePageBytes, kSmem);
