@@ -440,7 +440,9 @@ class MirroredMoves final : public adapters::PageMoveSyscall {
     if (nodes.empty()) ++queries;
     const long r = mem_.MovePages(pid, pages, nodes, status);
     for (size_t i = 0; r >= 0 && i < nodes.size(); ++i) {
-      if (status[i] == nodes[i]) EXPECT_TRUE(dev_.Move(pid, pages[i], nodes[i]).ok());
+      if (status[i] == nodes[i]) {
+        EXPECT_TRUE(dev_.Move(pid, pages[i], nodes[i]).ok());
+      }
     }
     return r;
   }
