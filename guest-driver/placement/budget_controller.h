@@ -102,6 +102,10 @@ class BudgetController {
   // bucket; 0 when empty or in debt).  The bucket starts full.
   int64_t placement_allowance_ns() const { return credit_ns_ > 0 ? credit_ns_ : 0; }
 
+  // Spent more than budget * T + the bucket: the caller should pause
+  // sampling too until the debt is paid.
+  bool in_debt() const { return credit_ns_ < 0; }
+
   uint64_t sample_period() const { return sample_period_; }
   double scan_pages_per_s() const { return scan_pages_per_s_; }
   const BudgetReport& last_report() const { return last_; }

@@ -42,13 +42,15 @@ using tiervm::hplaced::HplacedConfig;
 constexpr char kUsage[] =
     "usage: hplaced [--config=PATH] [--source=auto|abit|pebs|replay|none] [--trace=PATH]\n"
     "               [--status-file=PATH] [--print-status] [--tick-ms=N] [--telemetry-ms=N]\n"
-    "               [--log-level=trace|debug|info|warn|error|off] [--once] [--duration-s=S]\n";
+    "               [--log-level=trace|debug|info|warn|error|off] [--once] [--duration-s=S]\n"
+    "               [--budget-pct=P]\n";
 
 struct Flags {
   std::string config;
   std::string source, trace, status_file, log_level;
   int64_t tick_ms = -1, telemetry_ms = -1;
   double duration_s = -1;
+  double budget_pct = -1;  // -1: the config's
   bool once = false, print_status = false;
 };
 
@@ -100,6 +102,11 @@ Flags ParseFlags(int argc, char** argv) {
       if (!absl::SimpleAtod(need(), &f.duration_s) || !(f.duration_s > 0)) {
         Die(absl::StrCat("--duration-s: bad number \"", val, "\""));
       }
+    } else if (key == "--budget-pct") {
+      if (!absl::SimpleAtod(need(), &f.budget_pct) || !(f.budget_pct > 0) ||
+          !(f.budget_pct <= 100)) {
+        Die(absl::StrCat("--budget-pct: want a number in (0, 100], got \"", val, "\""));
+      }
     } else if (key == "--once" && !has_val) {
       f.once = true;
     } else if (key == "--print-status" && !has_val) {
@@ -150,6 +157,7 @@ int main(int argc, char** argv) {
     config.tick_ms = flags.tick_ms;
   }
   if (flags.telemetry_ms >= 0) config.telemetry_interval_ms = flags.telemetry_ms;
+  if (flags.budget_pct > 0) config.budget.budget_pct = flags.budget_pct;
   if (config.source != "auto" && config.source != "abit" && config.source != "pebs" &&
       config.source != "replay" && config.source != "none") {
     Die(absl::StrCat("--source: unknown source \"", config.source, "\""));

@@ -388,12 +388,17 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
       Error(info.status());
     }
   }
-  counters_.fmem_free_bytes = fm->free_bytes;
+  // Placement counts only free memory a migration can land in (zone
+  // watermarks and the lowmem reserve held back); the balloon's pending
+  // growth is compared with the same figure.
+  const uint64_t free_bytes = fm->usable_free_bytes.value_or(fm->free_bytes);
+  counters_.fmem_free_bytes = free_bytes;
+  counters_.fmem_memfree_bytes = fm->free_bytes;
   counters_.balloon_pending_bytes = pending;
   // What placement may fill: what tracked pages hold on FMEM now plus what
   // is free and not promised to the balloon.  Kernel and page-cache use is
   // thereby left out without estimating it.
-  const uint64_t avail = tracked_fmem + fm->free_bytes;
+  const uint64_t avail = tracked_fmem + free_bytes;
   const uint64_t capacity = avail > pending ? avail - pending : 0;
   counters_.fmem_capacity_bytes = capacity;
 
@@ -416,10 +421,10 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   // cannot go negative), so the planner demotes the coldest pages until the
   // balloon's growth and the headroom both fit.
   placement::FmemState fstate;
-  if (fm->free_bytes >= pending) {
-    fstate = {fm->free_bytes - pending, ccfg.headroom_bytes};
+  if (free_bytes >= pending) {
+    fstate = {free_bytes - pending, ccfg.headroom_bytes};
   } else {
-    fstate = {0, ccfg.headroom_bytes + (pending - fm->free_bytes)};
+    fstate = {0, ccfg.headroom_bytes + (pending - free_bytes)};
   }
   placement::PlannerConfig pcfg;
   pcfg.fmem_node = config_.fmem_node;
@@ -496,9 +501,15 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   counters_.skipped += r.report.skipped;
   counters_.other_failed += r.other_failed;
   counters_.move_syscalls += r.syscalls;
-  spdlog::debug("plan: promote {} KiB demote {} KiB ({} moves), applied {} moves",
-                plan->promote_bytes >> 10, plan->demote_bytes >> 10, r.report.planned_moves,
-                r.report.applied_moves);
+  spdlog::debug(
+      "plan: promote {} KiB demote {} KiB ({} moves); applied {} moves, {} KiB to FMEM, "
+      "{} KiB to SMEM; enomem {} busy {} skipped {} not tried {} stop {}; free FMEM {} KiB, "
+      "headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB",
+      plan->promote_bytes >> 10, plan->demote_bytes >> 10, r.report.planned_moves,
+      r.report.applied_moves, (counting.to_fmem - to_fmem0) * 4, (counting.to_smem - to_smem0) * 4,
+      r.report.no_mem, r.report.busy, r.report.skipped, r.not_attempted,
+      static_cast<int>(r.stop), free_bytes >> 10, counters_.headroom_bytes >> 10,
+      allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3);
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
   return absl::OkStatus();
 }
@@ -606,7 +617,17 @@ absl::Status PlacementLoop::Tick() {
   }
   uint64_t n = 0;
   const int64_t cpu_s0 = deps_.clock->OwnCpuNs();
-  absl::Status read_status = ReadSamples(&n);
+  // In debt (spent more than budget * T + the bucket), sampling pauses too:
+  // at the slowest scan rate the scan ioctls alone can cost more than a
+  // small budget (under TCG each one waits for a TLB-flush IPI to every
+  // vCPU).  The fixed overhead still runs; the debt is paid back by it
+  // staying below the budget.
+  absl::Status read_status = absl::OkStatus();
+  if (budget_.in_debt()) {
+    ++counters_.budget_paused_ticks;
+  } else {
+    read_status = ReadSamples(&n);
+  }
   counters_.cpu_sample_ns += deps_.clock->OwnCpuNs() - cpu_s0;
   if (absl::Status s = read_status; !s.ok()) {
     const absl::Status err(s.code(), absl::StrCat("sample source: ", s.message()));
@@ -702,6 +723,7 @@ std::string PlacementLoop::StatusJson() const {
   j["processes"] = c.processes;
   j["ranges"] = c.ranges;
   j["fmem_free_bytes"] = c.fmem_free_bytes;
+  j["fmem_memfree_bytes"] = c.fmem_memfree_bytes;
   j["balloon_pending_bytes"] = c.balloon_pending_bytes;
   j["fmem_capacity_bytes"] = c.fmem_capacity_bytes;
   j["headroom_bytes"] = c.headroom_bytes;
@@ -726,6 +748,7 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_credit_ms"] = static_cast<double>(c.budget.credit_ns) / 1e6;
   j["budget_skipped_ticks"] = c.budget_skipped_ticks;
   j["budget_limited_ticks"] = c.budget_limited_ticks;
+  j["budget_paused_ticks"] = c.budget_paused_ticks;
   j["move_cost_us_per_mib"] = c.move_cost_ns_per_mib / 1e3;
   j["sample_period"] = c.budget.sample_period;
   j["scan_pages_per_s"] = c.budget.scan_pages_per_s;

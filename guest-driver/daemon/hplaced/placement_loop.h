@@ -25,7 +25,10 @@
 // runs only while the controller's bucket has credit, and the bytes a tick
 // may move are what the remaining allowance buys at the measured migration
 // cost (ns per byte, learnt from each execution).  A tick without credit
-// skips step 3; its counters say so (budget_skipped_ticks).
+// skips step 3; its counters say so (budget_skipped_ticks).  In debt
+// (more spent than budget * T + the bucket) step 2 pauses too
+// (budget_paused_ticks), so the daemon's CPU converges to the budget even
+// when its slowest sampling costs more.
 //   6. every telemetry_interval_ms: SUBMIT_STATS (see BuildTelemetry).
 //
 // Owns: the tracker, budget controller, counters and last status.  Borrows
@@ -100,12 +103,14 @@ struct LoopCounters {
   int64_t cpu_other_ns = 0;    // epoch, budget, telemetry
   uint64_t budget_skipped_ticks = 0;  // step 3 skipped: bucket empty
   uint64_t budget_limited_ticks = 0;  // moves cut to what the allowance buys
+  uint64_t budget_paused_ticks = 0;   // no sampling either: in debt
   double move_cost_ns_per_mib = 0;    // learnt migration cost (EWMA)
   std::string last_error;
   // Latest tick (not cumulative).
   size_t processes = 0;
   size_t ranges = 0;
-  uint64_t fmem_free_bytes = 0;
+  uint64_t fmem_free_bytes = 0;     // usable by migrations (zoneinfo), else MemFree
+  uint64_t fmem_memfree_bytes = 0;  // the node's MemFree
   uint64_t balloon_pending_bytes = 0;  // FMEM balloon target - actual
   uint64_t fmem_capacity_bytes = 0;    // what placement may fill
   uint64_t headroom_bytes = 0;         // in force (config + ENOMEM extra)

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -88,8 +89,10 @@ class ScriptedSource final : public placement::SampleSource {
  public:
   std::deque<Sample> queue;
   absl::Status fail;
+  std::function<void()> on_read;  // e.g. charge CPU to the clock
   absl::StatusOr<size_t> Read(absl::Span<Sample> out) override {
     if (!fail.ok()) return fail;
+    if (on_read) on_read();
     size_t n = 0;
     while (n < out.size() && !queue.empty()) {
       out[n++] = queue.front();
@@ -427,7 +430,35 @@ TEST_F(LoopTest, NoCreditNoPlacement) {
   EXPECT_GE(c.budget_skipped_ticks, 3u);
   EXPECT_EQ(c.promoted_pages, 0u);
   EXPECT_TRUE(c.budget.over_budget);
+  // In debt, sampling pauses too (the first tick still sampled).
+  EXPECT_GE(c.budget_paused_ticks, 2u);
   EXPECT_GT(c.samples, 0u);
+  EXPECT_FALSE(source.queue.empty());
+}
+
+// Sampling that costs more than the budget even at the slowest scan rate
+// (each scan ioctl waits for IPIs under TCG) is paused while in debt, so
+// the daemon's CPU still converges to the budget.
+TEST_F(LoopTest, SamplingPausesWhileInDebt) {
+  config.budget.budget_pct = 1;
+  config.budget.burst_s = 2;
+  PlacementLoop loop = MakeLoop();
+  const int64_t cpu0 = clock.OwnCpuNs();
+  // Every read costs 50 ms (5 % of a CPU at one read per second).
+  source.on_read = [this] { clock.Advance(0, 50'000'000); };
+  const int kTicks = 200;
+  for (int t = 0; t < kTicks; ++t) {
+    Touch(kHot, 64 * kPage);
+    ASSERT_TRUE(loop.Tick().ok());
+    clock.Advance(1'000'000'000, 0);
+  }
+  const LoopCounters& c = loop.counters();
+  EXPECT_GT(c.budget_paused_ticks, kTicks / 2);
+  const double spent = static_cast<double>(clock.OwnCpuNs() - cpu0);
+  // budget * T + bucket + one tick's sampling (a tick reads until the
+  // source returns nothing: two reads here).
+  EXPECT_LE(spent, 0.01 * kTicks * 1e9 + 0.02e9 + 100e6);
+  EXPECT_GE(spent, 0.5 * 0.01 * kTicks * 1e9);  // and it does sample
 }
 
 // move_pages moves go to `mem` (capacity, meminfo) and are mirrored into
