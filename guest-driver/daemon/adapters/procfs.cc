@@ -7,7 +7,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -445,6 +447,178 @@ absl::StatusOr<std::vector<int>> ReadOnlineNodes(const std::string& root) {
   absl::StatusOr<std::string> text = ReadFileBounded(path, 1 << 16);
   if (!text.ok()) return text.status();
   return ParseNodeList(*text, path);
+}
+
+// ------------------------------------------------------------- zoneinfo --
+
+absl::StatusOr<std::vector<ZoneInfo>> ParseZoneinfo(absl::string_view text,
+                                                    absl::string_view file_name) {
+  constexpr uint64_t kMaxNode = 1 << 10;  // MAX_NUMNODES on x86-64
+  // Counts are pages: bounding them keeps every "* 4096" below in range.
+  constexpr uint64_t kMaxPages = std::numeric_limits<uint64_t>::max() / kZoneinfoPageBytes;
+  // MAX_NR_ZONES is at most 6; a longer array is not the kernel's.
+  constexpr size_t kMaxProtection = 16;
+  constexpr size_t kMaxZones = kMaxNode * kMaxProtection;
+  // Keys of a block, one bit each, to catch repeats and missing ones.
+  enum : unsigned {
+    kFree = 1, kMin = 2, kLow = 4, kHigh = 8, kManaged = 16, kPresent = 32, kProtection = 64,
+  };
+  constexpr unsigned kWatermarks = kFree | kMin | kLow | kHigh;
+
+  std::vector<ZoneInfo> out;
+  absl::flat_hash_set<std::pair<int, std::string>> zones_seen;
+  ZoneInfo cur;
+  bool in_block = false;
+  unsigned seen = 0;
+  uint64_t present = 0;
+  size_t header_line = 0;
+  size_t block_lines = 0;  // lines after the header
+
+  // Validates the open block and appends it.
+  auto finish = [&]() -> absl::Status {
+    if (!in_block) return absl::OkStatus();
+    in_block = false;
+    if ((seen & kWatermarks) != kWatermarks) {
+      // An empty zone may print only part of the block (or just the
+      // header): its free pages and watermarks are zero.
+      const bool empty = block_lines == 0 || ((seen & kPresent) && present == 0) ||
+                         ((seen & kManaged) && cur.managed_pages == 0);
+      if (!empty) {
+        const char* missing = !(seen & kFree)  ? "pages free"
+                              : !(seen & kMin) ? "min"
+                              : !(seen & kLow) ? "low"
+                                               : "high";
+        return LineError(file_name, header_line,
+                         absl::StrCat("node ", cur.node, " zone ", cur.zone, " has no '",
+                                      missing, "'"));
+      }
+      cur.free_pages = cur.min_pages = cur.low_pages = cur.high_pages = 0;
+    }
+    out.push_back(std::move(cur));
+    cur = ZoneInfo();
+    return absl::OkStatus();
+  };
+
+  size_t n = 0;
+  for (absl::string_view line : Lines(text)) {
+    ++n;
+    absl::string_view rest = line;
+    const absl::string_view key = NextToken(rest);
+    if (absl::StartsWith(line, "Node")) {
+      if (absl::Status st = finish(); !st.ok()) return st;
+      if (key != "Node") return LineError(file_name, n, "bad zone header");
+      absl::string_view num = NextToken(rest);
+      uint64_t node = 0;
+      if (num.size() < 2 || num.back() != ',' ||
+          !ParseDec(num.substr(0, num.size() - 1), &node)) {
+        return LineError(file_name, n, absl::StrCat("bad node '", num, "'"));
+      }
+      if (node >= kMaxNode) {
+        return LineError(file_name, n, absl::StrCat("node ", node, " out of range"));
+      }
+      if (NextToken(rest) != "zone") return LineError(file_name, n, "no 'zone' in header");
+      const absl::string_view name = NextToken(rest);
+      if (name.empty()) return LineError(file_name, n, "no zone name");
+      if (!NextToken(rest).empty()) return LineError(file_name, n, "trailing text");
+      if (out.size() >= kMaxZones) {
+        return LineError(file_name, n, absl::StrCat("more than ", kMaxZones, " zones"));
+      }
+      cur.node = static_cast<int>(node);
+      cur.zone = std::string(name);
+      if (!zones_seen.emplace(cur.node, cur.zone).second) {
+        return LineError(file_name, n,
+                         absl::StrCat("node ", cur.node, " zone ", cur.zone, " listed twice"));
+      }
+      in_block = true;
+      seen = 0;
+      present = 0;
+      header_line = n;
+      block_lines = 0;
+      continue;
+    }
+    if (!in_block) {
+      if (key.empty()) continue;  // blank line
+      return LineError(file_name, n, "text before the first 'Node N, zone NAME'");
+    }
+    ++block_lines;
+    if (key == "protection:") {
+      if (seen & kProtection) return LineError(file_name, n, "repeated protection");
+      seen |= kProtection;
+      absl::string_view list = absl::StripAsciiWhitespace(rest);
+      if (list.size() < 3 || list.front() != '(' || list.back() != ')') {
+        return LineError(file_name, n, "bad protection list");
+      }
+      list = list.substr(1, list.size() - 2);
+      for (absl::string_view part : absl::StrSplit(list, ',')) {
+        uint64_t v = 0;
+        if (!ParseDec(absl::StripAsciiWhitespace(part), &v)) {
+          return LineError(file_name, n,
+                           absl::StrCat("bad protection value '", part, "'"));
+        }
+        if (v > kMaxPages) return LineError(file_name, n, "protection overflows");
+        if (cur.protection_pages.size() >= kMaxProtection) {
+          return LineError(file_name, n, "protection list too long");
+        }
+        cur.protection_pages.push_back(v);
+      }
+      continue;
+    }
+    unsigned bit = 0;
+    uint64_t* dst = nullptr;
+    absl::string_view what = key;
+    if (key == "pages") {
+      if (NextToken(rest) != "free") continue;  // not a count this parser uses
+      bit = kFree, dst = &cur.free_pages, what = "pages free";
+    } else if (key == "min") {
+      bit = kMin, dst = &cur.min_pages;
+    } else if (key == "low") {
+      bit = kLow, dst = &cur.low_pages;
+    } else if (key == "high") {
+      bit = kHigh, dst = &cur.high_pages;
+    } else if (key == "managed") {
+      bit = kManaged, dst = &cur.managed_pages;
+    } else if (key == "present") {
+      bit = kPresent, dst = &present;
+    } else {
+      continue;  // stats, pagesets, spanned, boost, promo, cma, start_pfn, ...
+    }
+    if (seen & bit) return LineError(file_name, n, absl::StrCat("repeated ", what));
+    seen |= bit;
+    const absl::string_view value = NextToken(rest);
+    if (!ParseDec(value, dst)) {
+      return LineError(file_name, n, absl::StrCat("bad ", what, " '", value, "'"));
+    }
+    if (*dst > kMaxPages) return LineError(file_name, n, absl::StrCat(what, " overflows"));
+    if (!NextToken(rest).empty()) return LineError(file_name, n, "trailing text");
+  }
+  if (absl::Status st = finish(); !st.ok()) return st;
+  if (out.empty()) return LineError(file_name, n + 1, "no 'Node N, zone NAME' block");
+  return out;
+}
+
+uint64_t UsableFreeBytes(absl::Span<const ZoneInfo> zones, int node) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  uint64_t total = 0;
+  for (const ZoneInfo& z : zones) {
+    if (z.node != node) continue;
+    uint64_t reserve = 0;
+    for (uint64_t p : z.protection_pages) reserve = std::max(reserve, p);
+    // Saturating: parsed counts are bounded, but a caller's need not be.
+    const uint64_t keep = z.low_pages > kMax - reserve ? kMax : z.low_pages + reserve;
+    if (z.free_pages <= keep) continue;
+    const uint64_t pages = z.free_pages - keep;
+    const uint64_t bytes =
+        pages > kMax / kZoneinfoPageBytes ? kMax : pages * kZoneinfoPageBytes;
+    total = bytes > kMax - total ? kMax : total + bytes;
+  }
+  return total;
+}
+
+absl::StatusOr<std::vector<ZoneInfo>> ReadZoneinfo(const std::string& root) {
+  const std::string path = root + "/proc/zoneinfo";
+  absl::StatusOr<std::string> text = ReadFileBounded(path, kMaxZoneinfoBytes);
+  if (!text.ok()) return text.status();
+  return ParseZoneinfo(*text, path);
 }
 
 }  // namespace tiervm::adapters

@@ -1,6 +1,7 @@
 // procfs/sysfs readers for hplaced: VMAs (/proc/PID/maps), the process list
 // (/proc/[0-9]*), memory pressure (/proc/pressure/memory) and per-node
-// meminfo (/sys/devices/system/node/nodeN/meminfo).
+// meminfo (/sys/devices/system/node/nodeN/meminfo) and the per-zone
+// watermarks and reserves (/proc/zoneinfo).
 //
 // Parsers take the text and the file name it came from; readers take a
 // `root` ("/" in production, a fixture tree in tests) and read the file
@@ -12,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "placement/types.h"
 
 namespace tiervm::adapters {
@@ -152,6 +155,12 @@ struct NodeMeminfo {
   uint64_t anon_bytes = 0, file_bytes = 0;  // AnonPages, FilePages
   // Every field: "kB" values in bytes, plain counts (HugePages_*) as they are.
   absl::flat_hash_map<std::string, uint64_t> fields;
+  // Free memory a movable user allocation on this node can take before the
+  // page allocator refuses it (see UsableFreeBytes); unset when
+  // /proc/zoneinfo was not read.  Less than free_bytes: ZONE_DMA's free
+  // pages are held back by the lowmem reserve, and every zone keeps its
+  // low watermark.
+  std::optional<uint64_t> usable_free_bytes;
 };
 
 // Parses nodeN/meminfo ("Node N Key:  value [kB]").  Every line must name
@@ -165,6 +174,65 @@ absl::StatusOr<std::vector<int>> ParseNodeList(absl::string_view text,
                                                absl::string_view file_name);
 // <root>/sys/devices/system/node/online.
 absl::StatusOr<std::vector<int>> ReadOnlineNodes(const std::string& root);
+
+// ------------------------------------------------------------- zoneinfo --
+
+// One "Node N, zone NAME" block of /proc/zoneinfo.  Every count is in pages
+// of 4 KiB (the kernel's PAGE_SIZE on x86-64), as the file gives them.
+struct ZoneInfo {
+  int node = 0;
+  std::string zone;  // "DMA", "DMA32", "Normal", "Movable", "Device", ...
+  uint64_t free_pages = 0;     // "pages free"
+  uint64_t min_pages = 0;      // "min" watermark
+  uint64_t low_pages = 0;      // "low" watermark (kswapd wakes below it)
+  uint64_t high_pages = 0;     // "high" watermark (kswapd stops above it)
+  uint64_t managed_pages = 0;  // "managed" (0 when absent)
+  // "protection: (a, b, ...)": lowmem_reserve[i], the pages this zone keeps
+  // back from an allocation whose highest usable zone has index i.  Empty
+  // when the block has no protection line.
+  std::vector<uint64_t> protection_pages;
+  friend bool operator==(const ZoneInfo&, const ZoneInfo&) = default;
+};
+
+// Bytes per page in /proc/zoneinfo counts.
+inline constexpr uint64_t kZoneinfoPageBytes = 4096;
+// Bound for reading /proc/zoneinfo (~100 KiB per node on big machines).
+inline constexpr size_t kMaxZoneinfoBytes = 4u << 20;
+
+// Parses the whole text of /proc/zoneinfo: every "Node N, zone NAME" block
+// with its "pages free", "min", "low", "high", "managed" and "protection:"
+// lines; every other line (per-node and per-zone nr_* stats, "spanned",
+// "present", "boost", "promo", "cma", pagesets, "start_pfn:", ...) is
+// skipped.  A block needs pages free/min/low/high unless it is an empty
+// zone: it says "present 0" or "managed 0", or it is the bare header line;
+// such a block gets zeros.  InvalidArgument "<file_name>:<line>: <reason>"
+// for text before the first header, a bad header, a node outside 0..1023,
+// a zone listed twice, a key repeated in a block, a non-numeric value, a
+// count that overflows when taken as bytes, a block missing a required
+// key, and a text with no zone at all.
+absl::StatusOr<std::vector<ZoneInfo>> ParseZoneinfo(absl::string_view text,
+                                                    absl::string_view file_name);
+
+// Bytes a movable user allocation (a move_pages/migration target, a page
+// fault) can take from `node`'s zones before the page allocator's fast path
+// refuses it: the sum over the node's zones of
+//   max(0, free - low - max(protection)) * 4096   (saturating).
+// Why not MemFree: the allocator takes a page from a zone only while the
+// zone keeps more than its watermark plus lowmem_reserve[class zone] free
+// pages.  A movable allocation's class zone is the highest one (Movable or
+// Normal), whose reserve in every lower zone is the largest entry of that
+// zone's protection array: ZONE_DMA's ~15 MiB free on a small node is
+// therefore out of reach.  The fast path checks the low watermark; below it
+// the allocation wakes kswapd and goes to the slow path (min watermark,
+// direct reclaim), where a node with no swap and mostly anonymous memory
+// has nothing to reclaim and a __GFP_THISNODE migration target fails with
+// ENOMEM -- and pushing the FMEM node into reclaim would evict the very
+// pages placed there.  Zones of other nodes are ignored; 0 when `node` has
+// none.
+uint64_t UsableFreeBytes(absl::Span<const ZoneInfo> zones, int node);
+
+// Reads (at most kMaxZoneinfoBytes) and parses <root>/proc/zoneinfo.
+absl::StatusOr<std::vector<ZoneInfo>> ReadZoneinfo(const std::string& root);
 
 }  // namespace tiervm::adapters
 

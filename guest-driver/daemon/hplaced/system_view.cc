@@ -1,5 +1,8 @@
 #include "daemon/hplaced/system_view.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace tiervm::hplaced {
 
 absl::StatusOr<adapters::ProcessListing> ProcfsSystemView::ListProcesses(
@@ -15,7 +18,16 @@ absl::StatusOr<std::vector<Vma>> ProcfsSystemView::PlaceableVmas(
 }
 
 absl::StatusOr<adapters::NodeMeminfo> ProcfsSystemView::NodeMeminfo(int node) {
-  return adapters::ReadNodeMeminfo(root_, node);
+  absl::StatusOr<adapters::NodeMeminfo> m = adapters::ReadNodeMeminfo(root_, node);
+  if (!m.ok()) return m;
+  // The zone watermarks and lowmem reserves say how much of MemFree a
+  // movable allocation can actually take.  Without a readable zoneinfo the
+  // field stays unset and the caller falls back to MemFree.
+  absl::StatusOr<std::vector<adapters::ZoneInfo>> zones = adapters::ReadZoneinfo(root_);
+  if (zones.ok()) {
+    m->usable_free_bytes = std::min(adapters::UsableFreeBytes(*zones, node), m->free_bytes);
+  }
+  return m;
 }
 
 absl::StatusOr<adapters::MemoryPressure> ProcfsSystemView::Pressure() {

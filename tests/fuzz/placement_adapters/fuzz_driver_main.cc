@@ -1,6 +1,6 @@
 // Deterministic driver for the procfs parsers' LLVMFuzzerTestOneInput, for
 // compilers without libFuzzer (g++).  Generates plausible maps files (and
-// PSI, node meminfo, stat and node-list texts) from a seeded PRNG and
+// PSI, node meminfo, stat, node-list and zoneinfo texts) from a seeded PRNG and
 // mutates them (bit flips, interesting bytes, truncation, extension, token
 // swaps, line duplication and splicing).  The same seed gives the same
 // inputs.
@@ -71,6 +71,19 @@ std::string ValidOther(std::mt19937_64& rng, int which) {
           "Node 1 MemTotal: %u kB\nNode 1 MemFree: %u kB\nNode 1 HugePages_Total: %u\n",
           static_cast<unsigned>(1000 + rng() % 100000), static_cast<unsigned>(rng() % 1000),
           static_cast<unsigned>(rng() % 16));
+    case 4:
+      return absl::StrFormat(
+          "Node 0, zone      DMA\n  pages free     %u\n        min      %u\n"
+          "        low      %u\n        high     %u\n        managed  3840\n"
+          "        protection: (0, %u, 3000, 3000, 3000)\n  pagesets\n    cpu: 0\n"
+          "              high:  0\nNode %u, zone    DMA32\n  pages free     %u\n"
+          "        min      500\n        low      625\n        high     750\n"
+          "        present  126976\n        protection: (0, 0, 0, 0, 0)\n"
+          "Node 1, zone  Movable\n  pages free     0\n        present  0\n",
+          static_cast<unsigned>(rng() % 4000), static_cast<unsigned>(rng() % 30),
+          static_cast<unsigned>(rng() % 40), static_cast<unsigned>(rng() % 50),
+          static_cast<unsigned>(rng() % 2000), static_cast<unsigned>(rng() % 2),
+          static_cast<unsigned>(rng()));
     default:
       return rng() % 2 ? absl::StrFormat("%u (co) m) S %u 1 1 0 -1 %u 0 0\n",
                                          static_cast<unsigned>(1 + rng() % 100000),
@@ -141,8 +154,9 @@ int main(int argc, char** argv) {
   Run(std::string(1, '\0'));
   long accepted = 0;
   for (long i = 0; i < iterations; ++i) {
-    // Selector byte: 0 maps (most), 1 PSI, 2 meminfo, 3 stat / node list.
-    const int which = rng() % 4 == 0 ? static_cast<int>(1 + rng() % 3) : 0;
+    // Selector byte: 0 maps (most), 1 PSI, 2 meminfo, 3 stat / node list,
+    // 4 zoneinfo.
+    const int which = rng() % 4 == 0 ? static_cast<int>(1 + rng() % 4) : 0;
     std::string body = which == 0 ? ValidMaps(rng) : ValidOther(rng, which);
     if (rng() % 8 != 0) Mutate(rng, body);
     const std::string input = std::string(1, static_cast<char>(which)) + body;

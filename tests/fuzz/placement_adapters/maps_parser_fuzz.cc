@@ -1,5 +1,5 @@
 // Fuzz target for the /proc/PID/maps parser (and the other procfs parsers,
-// selected by the first byte).
+// /proc/zoneinfo included, selected by the first byte).
 //
 // Properties checked on every input:
 //   - no parser crashes, whatever the bytes (ASan/UBSan builds catch
@@ -58,6 +58,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       else if (s->pid <= 0) Fail("non-positive pid accepted");
       auto n = ParseNodeList(text, "nl");
       if (!n.ok()) CheckError(n.status(), "nl");
+      return 0;
+    }
+    case 4: {
+      auto z = ParseZoneinfo(text, "zi");
+      if (!z.ok()) {
+        CheckError(z.status(), "zi");
+        return 0;
+      }
+      if (z->empty()) Fail("zoneinfo without zones accepted");
+      for (const ZoneInfo& zone : *z) {
+        if (zone.node < 0 || zone.node >= 1024) Fail("zoneinfo node out of range accepted");
+        if (zone.free_pages > UINT64_MAX / 4096) Fail("zoneinfo free pages overflow bytes");
+        // Every zone's usable part is at most its free pages: the node's
+        // usable bytes never exceed its free bytes (both sums saturate).
+        uint64_t free_bytes = 0;
+        for (const ZoneInfo& o : *z) {
+          if (o.node != zone.node) continue;
+          const uint64_t b = o.free_pages * 4096;
+          free_bytes = b > UINT64_MAX - free_bytes ? UINT64_MAX : free_bytes + b;
+        }
+        if (UsableFreeBytes(*z, zone.node) > free_bytes) Fail("usable exceeds free");
+      }
       return 0;
     }
     default:

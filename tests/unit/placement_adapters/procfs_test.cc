@@ -1,10 +1,16 @@
 #include "daemon/adapters/procfs.h"
 
+#include <cstdint>
+#include <limits>
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "test_tree.h"
 
@@ -326,6 +332,441 @@ TEST(ParseNodeList, Forms) {
   for (const char* bad : {"a", "1-0", "0,0", "2,1", "0-", "-1", "0-99999", "0,,1"}) {
     EXPECT_FALSE(ParseNodeList(bad, "f").ok()) << bad;
   }
+}
+
+// ------------------------------------------------------------- zoneinfo --
+
+// This host's /proc/zoneinfo (Debian 12 host, one node, 2 CPUs), with the
+// per-node and per-zone nr_* stats cut to their first two lines.
+constexpr char kHostZoneinfo[] =
+    "Node 0, zone      DMA\n"
+    "  per-node stats\n"
+    "      nr_inactive_anon 247844\n"
+    "      nr_active_anon 245\n"
+    "  pages free     3840\n"
+    "        boost    0\n"
+    "        min      10\n"
+    "        low      13\n"
+    "        high     16\n"
+    "        promo    19\n"
+    "        spanned  4095\n"
+    "        present  3998\n"
+    "        managed  3840\n"
+    "        cma      0\n"
+    "        protection: (0, 3019, 24137, 24137, 24137)\n"
+    "      nr_free_pages 3840\n"
+    "      nr_free_pages_blocks 3584\n"
+    "  pagesets\n"
+    "    cpu: 0\n"
+    "              count:    0\n"
+    "              high:     0\n"
+    "              batch:    1\n"
+    "              high_min: 6\n"
+    "              high_max: 240\n"
+    "  vm stats threshold: 4\n"
+    "    cpu: 1\n"
+    "              count:    0\n"
+    "              high:     0\n"
+    "              batch:    1\n"
+    "              high_min: 6\n"
+    "              high_max: 240\n"
+    "  vm stats threshold: 4\n"
+    "  node_unreclaimable:  0\n"
+    "  start_pfn:           1\n"
+    "Node 0, zone    DMA32\n"
+    "  pages free     772850\n"
+    "        boost    0\n"
+    "        min      2112\n"
+    "        low      2884\n"
+    "        high     3656\n"
+    "        promo    4428\n"
+    "        spanned  1044480\n"
+    "        present  782336\n"
+    "        managed  772917\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 21117, 21117, 21117)\n"
+    "      nr_free_pages 772850\n"
+    "      nr_free_pages_blocks 768000\n"
+    "  pagesets\n"
+    "    cpu: 0\n"
+    "              count:    21\n"
+    "              high:     1442\n"
+    "              batch:    63\n"
+    "              high_min: 1442\n"
+    "              high_max: 48307\n"
+    "  vm stats threshold: 24\n"
+    "    cpu: 1\n"
+    "              count:    42\n"
+    "              high:     1442\n"
+    "              batch:    63\n"
+    "              high_min: 1442\n"
+    "              high_max: 48307\n"
+    "  vm stats threshold: 24\n"
+    "  node_unreclaimable:  0\n"
+    "  start_pfn:           4096\n"
+    "Node 0, zone   Normal\n"
+    "  pages free     897461\n"
+    "        boost    0\n"
+    "        min      14773\n"
+    "        low      20179\n"
+    "        high     25585\n"
+    "        promo    30991\n"
+    "        spanned  5505024\n"
+    "        present  5505024\n"
+    "        managed  5406170\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "      nr_free_pages 897461\n"
+    "      nr_free_pages_blocks 507392\n"
+    "  pagesets\n"
+    "    cpu: 0\n"
+    "              count:    1564\n"
+    "              high:     10089\n"
+    "              batch:    63\n"
+    "              high_min: 10089\n"
+    "              high_max: 337885\n"
+    "  vm stats threshold: 36\n"
+    "    cpu: 1\n"
+    "              count:    4673\n"
+    "              high:     17277\n"
+    "              batch:    63\n"
+    "              high_min: 10089\n"
+    "              high_max: 337885\n"
+    "  vm stats threshold: 36\n"
+    "  node_unreclaimable:  0\n"
+    "  start_pfn:           1048576\n"
+    "Node 0, zone  Movable\n"
+    "  pages free     0\n"
+    "        boost    0\n"
+    "        min      32\n"
+    "        low      32\n"
+    "        high     32\n"
+    "        promo    32\n"
+    "        spanned  0\n"
+    "        present  0\n"
+    "        managed  0\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "Node 0, zone   Device\n"
+    "  pages free     0\n"
+    "        boost    0\n"
+    "        min      0\n"
+    "        low      0\n"
+    "        high     0\n"
+    "        promo    0\n"
+    "        spanned  0\n"
+    "        present  0\n"
+    "        managed  0\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 0, 0, 0)\n";
+
+// A 6.1 guest like the VM test's: node 0 = 512 MiB FMEM (DMA + DMA32),
+// node 1 = SMEM (DMA32 only).  Node 0's MemFree is (3840 + 2300) pages =
+// 24560 KiB, 15 MiB of it in ZONE_DMA.  Empty zones in all the forms the
+// parser accepts: full block with zeros (Normal), a short block without
+// watermarks but "present 0" (Movable), a bare header (Device).
+constexpr char kGuestZoneinfo[] =
+    "Node 0, zone      DMA\n"
+    "  per-node stats\n"
+    "      nr_inactive_anon 1200\n"
+    "      nr_active_anon 3400\n"
+    "  pages free     3840\n"
+    "        boost    0\n"
+    "        min      20\n"
+    "        low      25\n"
+    "        high     30\n"
+    "        spanned  4095\n"
+    "        present  3998\n"
+    "        managed  3840\n"
+    "        cma      0\n"
+    "        protection: (0, 1930, 3000, 3000, 3000)\n"
+    "      nr_free_pages 3840\n"
+    "  pagesets\n"
+    "    cpu: 0\n"
+    "              count: 0\n"
+    "              high:  0\n"
+    "              batch: 1\n"
+    "  vm stats threshold: 2\n"
+    "  node_unreclaimable:  0\n"
+    "  start_pfn:           1\n"
+    "Node 0, zone    DMA32\n"
+    "  pages free     2300\n"
+    "        boost    0\n"
+    "        min      500\n"
+    "        low      625\n"
+    "        high     750\n"
+    "        spanned  126976\n"
+    "        present  126976\n"
+    "        managed  122000\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "      nr_free_pages 2300\n"
+    "  pagesets\n"
+    "    cpu: 0\n"
+    "              count: 31\n"
+    "              high:  186\n"
+    "              batch: 31\n"
+    "  vm stats threshold: 6\n"
+    "  node_unreclaimable:  0\n"
+    "  start_pfn:           4096\n"
+    "Node 0, zone   Normal\n"
+    "  pages free     0\n"
+    "        boost    0\n"
+    "        min      0\n"
+    "        low      0\n"
+    "        high     0\n"
+    "        spanned  0\n"
+    "        present  0\n"
+    "        managed  0\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "Node 0, zone  Movable\n"
+    "  pages free     0\n"
+    "        present  0\n"
+    "        managed  0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "Node 0, zone   Device\n"
+    "Node 1, zone      DMA\n"
+    "  per-node stats\n"
+    "      nr_inactive_anon 10\n"
+    "  pages free     0\n"
+    "        min      0\n"
+    "        low      0\n"
+    "        high     0\n"
+    "        spanned  0\n"
+    "        present  0\n"
+    "        managed  0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "Node 1, zone    DMA32\n"
+    "  pages free     200000\n"
+    "        boost    0\n"
+    "        min      1200\n"
+    "        low      1500\n"
+    "        high     1800\n"
+    "        spanned  262144\n"
+    "        present  262144\n"
+    "        managed  250000\n"
+    "        cma      0\n"
+    "        protection: (0, 0, 0, 0, 0)\n"
+    "  pagesets\n"
+    "    cpu: 0\n"
+    "              count: 3\n"
+    "              high:  378\n"
+    "              batch: 63\n"
+    "  vm stats threshold: 12\n"
+    "  node_unreclaimable:  0\n"
+    "  start_pfn:           131072\n";
+
+TEST(ParseZoneinfo, HostFixture) {
+  auto z = ParseZoneinfo(kHostZoneinfo, "zoneinfo");
+  ASSERT_TRUE(z.ok()) << z.status();
+  ASSERT_EQ(z->size(), 5u);
+  const ZoneInfo& dma = (*z)[0];
+  EXPECT_EQ(dma.node, 0);
+  EXPECT_EQ(dma.zone, "DMA");
+  EXPECT_EQ(dma.free_pages, 3840u);
+  EXPECT_EQ(dma.min_pages, 10u);
+  EXPECT_EQ(dma.low_pages, 13u);
+  EXPECT_EQ(dma.high_pages, 16u);  // not a pageset's "high:"
+  EXPECT_EQ(dma.managed_pages, 3840u);
+  EXPECT_THAT(dma.protection_pages, ElementsAre(0, 3019, 24137, 24137, 24137));
+  EXPECT_EQ((*z)[1].zone, "DMA32");
+  EXPECT_EQ((*z)[1].free_pages, 772850u);
+  EXPECT_EQ((*z)[2].zone, "Normal");
+  EXPECT_EQ((*z)[2].low_pages, 20179u);
+  EXPECT_EQ((*z)[2].managed_pages, 5406170u);
+  EXPECT_EQ((*z)[3].zone, "Movable");
+  EXPECT_EQ((*z)[3].low_pages, 32u);  // empty zone with watermarks: kept
+  EXPECT_EQ((*z)[4].zone, "Device");
+  // DMA:    3840 - 13 - 24137 < 0                  ->       0
+  // DMA32:  772850 - 2884 - 21117                  ->  748849
+  // Normal: 897461 - 20179 - 0                     ->  877282
+  // Movable, Device: 0 free                        ->       0
+  // (748849 + 877282) pages * 4096 = 1626131 * 4096 = 6660632576 bytes.
+  EXPECT_EQ(UsableFreeBytes(*z, 0), 6660632576u);
+  EXPECT_EQ(UsableFreeBytes(*z, 1), 0u);  // no such node
+}
+
+TEST(ParseZoneinfo, GuestFixtureDmaHeldBack) {
+  auto z = ParseZoneinfo(kGuestZoneinfo, "zoneinfo");
+  ASSERT_TRUE(z.ok()) << z.status();
+  ASSERT_EQ(z->size(), 7u);
+  EXPECT_EQ((*z)[3].zone, "Movable");  // short block
+  EXPECT_EQ((*z)[3].free_pages, 0u);
+  EXPECT_EQ((*z)[3].low_pages, 0u);
+  EXPECT_THAT((*z)[3].protection_pages, ElementsAre(0, 0, 0, 0, 0));
+  EXPECT_EQ((*z)[4], (ZoneInfo{0, "Device", 0, 0, 0, 0, 0, {}}));  // bare header
+  EXPECT_EQ((*z)[5].node, 1);
+  EXPECT_EQ((*z)[6].managed_pages, 250000u);
+  // Node 0, MemFree = (3840 + 2300) * 4096 = 25149440 bytes, but:
+  //   DMA:   3840 - 25 - max(0, 1930, 3000, 3000, 3000) = 815 pages
+  //   DMA32: 2300 - 625 - 0                              = 1675 pages
+  //   (815 + 1675) * 4096 = 2490 * 4096 = 10199040 bytes.
+  EXPECT_EQ(UsableFreeBytes(*z, 0), 10199040u);
+  // Node 1: DMA32 200000 - 1500 = 198500 pages * 4096 = 813056000 bytes.
+  EXPECT_EQ(UsableFreeBytes(*z, 1), 813056000u);
+}
+
+TEST(UsableFreeBytes, ClampsAndSaturates) {
+  std::vector<ZoneInfo> zones = {
+      // free == low + reserve: nothing (the allocator needs strictly more).
+      {0, "DMA", 100, 10, 40, 50, 100, {0, 60}},
+      // free below low: nothing, and no wrap-around.
+      {0, "DMA32", 30, 10, 40, 50, 100, {}},
+      {0, "Normal", 1000, 10, 40, 50, 1000, {}},
+      {1, "Normal", 7, 0, 0, 0, 7, {0}},
+  };
+  EXPECT_EQ(UsableFreeBytes(zones, 0), (1000u - 40u) * 4096u);
+  EXPECT_EQ(UsableFreeBytes(zones, 1), 7u * 4096u);
+  EXPECT_EQ(UsableFreeBytes(zones, 2), 0u);
+  EXPECT_EQ(UsableFreeBytes({}, 0), 0u);
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  std::vector<ZoneInfo> huge = {{0, "A", kMax, 0, 1, 0, 0, {kMax}},  // low + reserve wraps
+                                {0, "B", kMax, 0, 0, 0, 0, {}},
+                                {0, "C", kMax, 0, 0, 0, 0, {}}};
+  EXPECT_EQ(UsableFreeBytes(huge, 0), kMax);
+}
+
+TEST(ParseZoneinfo, Errors) {
+  const std::string ok_block =
+      "Node 0, zone Normal\n  pages free 10\n min 1\n low 2\n high 3\n";
+  const std::pair<const char*, const char*> bad[] = {
+      {"", "zoneinfo:1:"},                                          // no zone
+      {"\n\n", "zoneinfo:3:"},                                      // no zone
+      {"  pages free 10\nNode 0, zone Normal\n", "zoneinfo:1:"},   // before header
+      {"Node 0 zone Normal\n", "zoneinfo:1:"},                      // no comma
+      {"Node x, zone Normal\n", "zoneinfo:1:"},
+      {"Node -1, zone Normal\n", "zoneinfo:1:"},
+      {"Node 1024, zone Normal\n", "zoneinfo:1:"},                  // out of range
+      {"Node 99999999999999999999, zone Normal\n", "zoneinfo:1:"},  // overflow
+      {"Node 0, Normal\n", "zoneinfo:1:"},
+      {"Node 0, zone\n", "zoneinfo:1:"},
+      {"Node 0, zone Normal x\n", "zoneinfo:1:"},
+      {"Nodes 0, zone Normal\n", "zoneinfo:1:"},
+      // Missing watermarks in a populated zone: the header's line.
+      {"Node 0, zone Normal\n  pages free 10\n min 1\n low 2\n present 5\n", "zoneinfo:1:"},
+      {"Node 0, zone DMA\n min 1\n low 2\n high 3\n", "zoneinfo:1:"},
+      {"Node 0, zone DMA\n  pages free 1\n low 2\n high 3\n managed 7\n", "zoneinfo:1:"},
+      {"Node 0, zone DMA\n  pages free 1\n min 2\n high 3\n", "zoneinfo:1:"},
+      {"Node 0, zone DMA\n spanned 0\n", "zoneinfo:1:"},  // only skipped keys: not empty
+      // Non-numeric and overflowing values.
+      {"Node 0, zone N\n  pages free ten\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  pages free\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  pages free -1\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  pages free 1 2\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  min 0x10\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  low 99999999999999999999\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  high 4503599627370496\n", "zoneinfo:2:"},  // 2^52: bytes overflow
+      {"Node 0, zone N\n  managed 1.5\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  present many\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  protection: 0, 1\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  protection: ()\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  protection: (0, , 1)\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  protection: (0, -1)\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  protection: (0, 4503599627370496)\n", "zoneinfo:2:"},
+      {"Node 0, zone N\n  protection: (0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0)\n", "zoneinfo:2:"},
+      // Repeats.
+      {"Node 0, zone N\n  pages free 1\n  pages free 1\n", "zoneinfo:3:"},
+      {"Node 0, zone N\n min 1\n min 1\n", "zoneinfo:3:"},
+      {"Node 0, zone N\n low 1\n low 1\n", "zoneinfo:3:"},
+      {"Node 0, zone N\n high 1\n high 1\n", "zoneinfo:3:"},
+      {"Node 0, zone N\n managed 1\n managed 1\n", "zoneinfo:3:"},
+      {"Node 0, zone N\n protection: (0)\n protection: (0)\n", "zoneinfo:3:"},
+  };
+  for (const auto& [text, where] : bad) {
+    auto r = ParseZoneinfo(text, "zoneinfo");
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(where)) << text;
+  }
+  // A zone listed twice; the error names the second header's line.
+  auto r = ParseZoneinfo(ok_block + ok_block, "zoneinfo");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("zoneinfo:6:"));
+  // The same zone name on another node is fine, as is node 1023.
+  r = ParseZoneinfo(ok_block + "Node 1023, zone Normal\n present 0\n", "zoneinfo");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->back().node, 1023);
+  // The last populated block is checked too (not only at the next header).
+  r = ParseZoneinfo(ok_block + "Node 1, zone Normal\n  pages free 10\n", "zoneinfo");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("zoneinfo:6:"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("'min'"));
+}
+
+TEST(ParseZoneinfo, RandomGarbageNeverCrashes) {
+  // Mutations of the real text and raw random bytes: ok or a file:line
+  // error, and any accepted zone is within the documented bounds.
+  std::mt19937_64 rng(12345);
+  const std::string base = kGuestZoneinfo;
+  const char alphabet[] = "Node zone,:()0123456789 \n\tpagesfreminlowhighmanagedprotection-x";
+  size_t accepted = 0;
+  for (int iter = 0; iter < 4000; ++iter) {
+    std::string text;
+    if (iter % 4 == 0) {
+      const size_t len = rng() % 300;
+      for (size_t i = 0; i < len; ++i) text.push_back(static_cast<char>(rng() & 0xff));
+    } else {
+      text = base;
+      const int edits = 1 + static_cast<int>(rng() % 6);
+      for (int e = 0; e < edits; ++e) {
+        const size_t pos = rng() % (text.size() + 1);
+        switch (rng() % 3) {
+          case 0:
+            text.insert(pos, 1, alphabet[rng() % (sizeof(alphabet) - 1)]);
+            break;
+          case 1:
+            if (pos < text.size()) text.erase(pos, 1 + rng() % 20);
+            break;
+          default:
+            if (pos < text.size()) text[pos] = alphabet[rng() % (sizeof(alphabet) - 1)];
+        }
+      }
+    }
+    auto r = ParseZoneinfo(text, "fz");
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_TRUE(absl::StartsWith(r.status().message(), "fz:")) << r.status();
+      continue;
+    }
+    ++accepted;
+    ASSERT_FALSE(r->empty());
+    for (const ZoneInfo& z : *r) {
+      EXPECT_GE(z.node, 0);
+      EXPECT_LT(z.node, 1024);
+      EXPECT_FALSE(z.zone.empty());
+      EXPECT_LE(z.free_pages, std::numeric_limits<uint64_t>::max() / 4096);
+      (void)UsableFreeBytes(*r, z.node);
+    }
+  }
+  // Single-character edits of a valid file are often still valid.
+  EXPECT_GT(accepted, 0u);
+}
+
+TEST(ReadZoneinfo, FixtureTreeMissingAndRealHost) {
+  TestTree tree;
+  EXPECT_EQ(ReadZoneinfo(tree.root()).status().code(), absl::StatusCode::kNotFound);
+  tree.Write("proc/zoneinfo", kGuestZoneinfo);
+  auto z = ReadZoneinfo(tree.root());
+  ASSERT_TRUE(z.ok()) << z.status();
+  EXPECT_EQ(z->size(), 7u);
+  tree.Write("proc/zoneinfo", "Node 0, zone N\n min x\n");
+  z = ReadZoneinfo(tree.root());
+  ASSERT_FALSE(z.ok());
+  EXPECT_THAT(std::string(z.status().message()),
+              HasSubstr(tree.root() + "/proc/zoneinfo:2:"));
+  // Larger than the bound: refused, not truncated.
+  tree.Write("proc/zoneinfo", std::string(kMaxZoneinfoBytes + 1, ' '));
+  EXPECT_EQ(ReadZoneinfo(tree.root()).status().code(), absl::StatusCode::kResourceExhausted);
+  // This machine's own file parses, and usable never exceeds free.
+  auto real = ReadZoneinfo("");
+  ASSERT_TRUE(real.ok()) << real.status();
+  ASSERT_FALSE(real->empty());
+  uint64_t free_bytes = 0;
+  for (const ZoneInfo& zone : *real) {
+    if (zone.node == 0) free_bytes += zone.free_pages * 4096;
+  }
+  EXPECT_LE(UsableFreeBytes(*real, 0), free_bytes);
 }
 
 }  // namespace
