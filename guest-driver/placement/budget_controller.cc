@@ -54,7 +54,7 @@ BudgetController::BudgetController(const BudgetConfig& config, const Clock* cloc
 }
 
 BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
-                                      int64_t placement_cpu_ns) {
+                                      int64_t other_cpu_ns) {
   const int64_t wall = clock_->MonotonicNs();
   const int64_t cpu = clock_->OwnCpuNs();
   if (!started_) {
@@ -83,11 +83,11 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
   const double window = static_cast<double>(r.window_ns);
   const int64_t own_ns = std::max<int64_t>(0, cpu - last_cpu_ns_);
   // The caller's split cannot exceed what the clock saw.
-  const int64_t placement_ns = std::clamp<int64_t>(placement_cpu_ns, 0, own_ns);
+  const int64_t other_ns = std::clamp<int64_t>(other_cpu_ns, 0, own_ns);
   const double estimated_ns = static_cast<double>(samples) * config_.sample_cost_ns +
                               static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
   r.own_cpu_pct = 100.0 * static_cast<double>(own_ns) / window;
-  r.placement_pct = 100.0 * static_cast<double>(placement_ns) / window;
+  r.other_pct = 100.0 * static_cast<double>(other_ns) / window;
   r.sampling_pct = 100.0 * static_cast<double>(samples) * config_.sample_cost_ns / window;
   r.scan_pct =
       100.0 * static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page / window;
@@ -103,7 +103,7 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
   r.credit_ns = credit_ns_;
   r.over_budget = credit_ns_ < 0;
 
-  const double sampling_side = r.used_pct - r.placement_pct;
+  const double sampling_side = r.used_pct - r.other_pct;
   smoothed_pct_ = smoothed_pct_ < 0
                       ? sampling_side
                       : config_.smoothing * sampling_side + (1 - config_.smoothing) * smoothed_pct_;

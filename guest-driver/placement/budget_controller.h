@@ -7,15 +7,18 @@
 // page scanned).  Two mechanisms share the budget:
 //
 //  * Sampling (closed loop).  Each Update() measures the sampling side
-//    (own CPU minus the placement work the caller reports, plus the
-//    estimates) over the window, smooths it and scales the sample period
+//    (own CPU minus what the caller reports as spent on anything else,
+//    plus the estimates) over the window, smooths it and scales the sample period
 //    and A-bit scan rate by target / measured, where target =
 //    budget * target_fraction * sampling_share.  Sample counts go as
 //    1/period, so it converges in a few windows; a dead band keeps it from
 //    chattering.  Demeter's duty cycle is open loop.
 //
-//  * Placement work (locating pages, migrating them) draws on a token
-//    bucket.  Every window the bucket gains budget * window and loses
+//  * Everything else -- placement work (locating pages, migrating them)
+//    and the fixed overhead (process refresh, telemetry) -- draws on a
+//    token bucket.  Charging the fixed overhead to the sampling loop would
+//    drive the scan rate to its floor whenever the overhead alone exceeds
+//    the sampling share, which it does under TCG at 1 %.  Every window the bucket gains budget * window and loses
 //    everything spent (sampling side included); it holds at most
 //    budget * burst_s.  The caller does placement work only while
 //    placement_allowance_ns() > 0 and sizes it (bytes to migrate) from
@@ -74,10 +77,10 @@ struct BudgetReport {
   int64_t window_ns = 0;
   double used_pct = 0;       // everything, this window (own + estimates)
   double own_cpu_pct = 0;    // the daemon's CPU, all of it
-  double placement_pct = 0;  // the part of own CPU spent locating/moving
+  double other_pct = 0;      // own CPU not spent sampling (placement, overhead)
   double sampling_pct = 0;   // estimated PEBS cost
   double scan_pct = 0;       // estimated A-bit scan cost
-  // The sampling side (used - placement), smoothed: what the loop acts on.
+  // The sampling side (used - other), smoothed: what the loop acts on.
   double smoothed_pct = 0;
   // Everything, smoothed over ~burst_s: the long-run use.
   double long_pct = 0;
@@ -94,9 +97,10 @@ class BudgetController {
   BudgetController(const BudgetConfig& config, const Clock* clock);
 
   // Call once per control window with the samples taken, pages scanned and
-  // own CPU spent on placement work (locating, migrating; <= own CPU)
-  // since the previous call.  The first call only starts the window.
-  BudgetReport Update(uint64_t samples, uint64_t pages_scanned, int64_t placement_cpu_ns = 0);
+  // own CPU spent on anything but sampling (placement work, fixed
+  // overhead; clamped to own CPU) since the previous call.  The first call
+  // only starts the window.
+  BudgetReport Update(uint64_t samples, uint64_t pages_scanned, int64_t other_cpu_ns = 0);
 
   // CPU ns placement work may still spend before the next Update (the
   // bucket; 0 when empty or in debt).  The bucket starts full.

@@ -42,13 +42,15 @@ TARGET_FRACTION = 0.90
 TARGET_S = 20.0
 BASELINE_MAX = 0.10
 MAX_MIGRATIONS_PER_PROMOTION = 2.0
-# hplaced's CPU budget in this test, % of one vCPU.  The default (1 %) is
-# for real hardware; under TCG the guest kernel's share of the work (the
-# accessed-bit scan ioctl, move_pages queries) runs some 30x slower, so the
-# default budget would hold the scan rate at its floor (4096 pages/s: one
-# pass over this guest's ~600 MiB every 37 s) and detection could never
-# take under 20 s.  The measured CPU use is reported either way.
-TCG_BUDGET_PCT = 30
+# hplaced's CPU budget in this test, % of one vCPU.  It covers all of
+# hplaced's CPU (and the test checks that against /proc/PID/stat).  The
+# default (1 %) is for real hardware.  Under TCG every guest-kernel
+# operation hplaced pays for (scan ioctls waiting for TLB-flush IPIs, page
+# copies, /proc reads) runs 10-50x slower, and its fixed overhead alone
+# (process refresh, telemetry) is ~0.7 % of a vCPU here.  Measured at 1 %:
+# phase 1 within 20 s on 6.12 only, phase 2 on neither kernel (placement
+# starved); at 2 %: 6.5-8 s / 3.5-4 s on both.  Hence 2 % under TCG.
+TCG_BUDGET_PCT = 2
 # hplaced's bucket (budget.burst_s) and start-up wait before measuring.
 BURST_S = 30.0
 STARTUP_S = 3

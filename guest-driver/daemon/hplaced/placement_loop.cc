@@ -628,6 +628,7 @@ absl::Status PlacementLoop::Tick() {
   } else {
     read_status = ReadSamples(&n);
   }
+  window_sampling_cpu_ns_ += deps_.clock->OwnCpuNs() - cpu_s0;
   counters_.cpu_sample_ns += deps_.clock->OwnCpuNs() - cpu_s0;
   if (absl::Status s = read_status; !s.ok()) {
     const absl::Status err(s.code(), absl::StrCat("sample source: ", s.message()));
@@ -655,13 +656,13 @@ absl::Status PlacementLoop::Tick() {
     // sampling for, but the first tick's placement work is charged.
     budget_.Update(0, 0);
     window_samples_ = 0;
+    window_sampling_cpu_ns_ = 0;
+    window_cpu0_ns_ = deps_.clock->OwnCpuNs();
     if (deps_.source_control != nullptr) (void)deps_.source_control->TakePagesScanned();
   }
   const int64_t allowance = budget_.placement_allowance_ns();
   if (allowance > 0) {
-    const int64_t cpu_p0 = deps_.clock->OwnCpuNs();
     moved = PlanAndMove(interval, allowance);
-    window_placement_cpu_ns_ += deps_.clock->OwnCpuNs() - cpu_p0;
     if (hb_locator_ != nullptr) counters_.locate_pages = hb_locator_->pages_walked();
   } else {
     // Out of CPU credit: sampling goes on, placement waits for the bucket.
@@ -678,9 +679,14 @@ absl::Status PlacementLoop::Tick() {
 
   const uint64_t scanned =
       deps_.source_control != nullptr ? deps_.source_control->TakePagesScanned() : 0;
-  counters_.budget = budget_.Update(window_samples_, scanned, window_placement_cpu_ns_);
+  // Everything but sampling (placement, refresh, telemetry, the status
+  // file) is paid from the bucket; the sampling loop governs its own part.
+  const int64_t cpu_now = deps_.clock->OwnCpuNs();
+  const int64_t other_cpu = (cpu_now - window_cpu0_ns_) - window_sampling_cpu_ns_;
+  counters_.budget = budget_.Update(window_samples_, scanned, other_cpu);
+  window_cpu0_ns_ = cpu_now;
   window_samples_ = 0;
-  window_placement_cpu_ns_ = 0;
+  window_sampling_cpu_ns_ = 0;
   if (deps_.source_control != nullptr) {
     deps_.source_control->SetRates(budget_.sample_period(), budget_.scan_pages_per_s());
   }
@@ -744,7 +750,7 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_own_cpu_pct"] = c.budget.own_cpu_pct;
   j["budget_over"] = c.budget.over_budget;
   j["budget_long_pct"] = c.budget.long_pct;
-  j["budget_placement_pct"] = c.budget.placement_pct;
+  j["budget_other_pct"] = c.budget.other_pct;
   j["budget_credit_ms"] = static_cast<double>(c.budget.credit_ns) / 1e6;
   j["budget_skipped_ticks"] = c.budget_skipped_ticks;
   j["budget_limited_ticks"] = c.budget_limited_ticks;

@@ -19,10 +19,11 @@
 //      source rates and the placement allowance.
 //
 // The CPU budget covers everything the daemon does.  Sampling (scan
-// ioctls, ingest) and fixed overhead (process refresh, epochs, telemetry)
-// are held to their share by the controller's closed loop on the scan rate
-// / sample period.  Placement work (step 3: locate, classify, plan, move)
-// runs only while the controller's bucket has credit, and the bytes a tick
+// ioctls, ingest) is held to its share by the controller's closed loop on
+// the scan rate / sample period.  Everything else is paid from the
+// controller's bucket: fixed overhead (process refresh, epochs, telemetry)
+// as it comes, and placement work (step 3: locate, classify, plan, move)
+// runs only while the bucket has credit, and the bytes a tick
 // may move are what the remaining allowance buys at the measured migration
 // cost (ns per byte, learnt from each execution).  A tick without credit
 // skips step 3; its counters say so (budget_skipped_ticks).  In debt
@@ -184,8 +185,9 @@ class PlacementLoop {
   placement::RangeTracker tracker_;
   LoopCounters counters_;
   placement::BudgetController budget_;
-  // Own CPU spent on placement work since the last budget update.
-  int64_t window_placement_cpu_ns_ = 0;
+  // Own CPU at the last budget update, and spent sampling since.
+  int64_t window_cpu0_ns_ = 0;
+  int64_t window_sampling_cpu_ns_ = 0;
   absl::flat_hash_set<Pid> tracked_;
   // New processes whose samples are dropped until the source's pass
   // counter reaches this (see RefreshProcesses).

@@ -213,7 +213,7 @@ TEST(BudgetControllerTest, GreedyPlacementStaysWithinBudgetPlusBurst) {
     if (i == 600) {
       // Greedy use spends nearly all of it (what sampling leaves).
       EXPECT_GE(total, 0.95 * config.budget_pct / 100 * t_ns);
-      EXPECT_GT(r.placement_pct, 0);
+      EXPECT_GT(r.other_pct, 0);
       EXPECT_NEAR(r.long_pct, config.budget_pct, 0.25);
     }
   }
@@ -256,12 +256,12 @@ TEST(BudgetControllerTest, PlacementCpuIsNotChargedToSampling) {
   clock.Advance(kWindowNs, 2'000'000 + 50'000'000);
   const BudgetReport r = bc.Update(0, 0, 50'000'000);
   EXPECT_NEAR(r.own_cpu_pct, 5.2, 1e-9);
-  EXPECT_NEAR(r.placement_pct, 5.0, 1e-9);
+  EXPECT_NEAR(r.other_pct, 5.0, 1e-9);
   EXPECT_NEAR(r.smoothed_pct, 0.2, 1e-9);
   EXPECT_NEAR(r.used_pct, 5.2, 1e-9);
   // A caller's placement figure above own CPU is clamped to it.
   clock.Advance(kWindowNs, 1'000'000);
-  EXPECT_NEAR(bc.Update(0, 0, 9'000'000'000).placement_pct, 0.1, 1e-9);
+  EXPECT_NEAR(bc.Update(0, 0, 9'000'000'000).other_pct, 0.1, 1e-9);
 }
 
 }  // namespace
