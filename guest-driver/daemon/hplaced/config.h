@@ -25,7 +25,7 @@ struct HplacedConfig {
   // [daemon]
   int64_t tick_ms = 1000;             // one tick: read samples, plan, move
   int64_t epoch_ticks = 1;            // ticks per tracker epoch (decay)
-  int64_t maps_refresh_ms = 2000;     // re-read the process list and maps
+  int64_t maps_refresh_ms = 5000;     // re-read the process list and maps
   int64_t telemetry_interval_ms = 2000;  // SUBMIT_STATS period (0: never)
   std::string source = "auto";        // pebs | abit | replay | auto | none
   std::string trace_file;             // for source = replay
