@@ -96,6 +96,8 @@ struct ExecutionReport {
   uint64_t applied_moves = 0;
   uint64_t planned_bytes = 0;
   uint64_t applied_bytes = 0;
+  // Of applied_bytes, what landed on FMEM (promotions) and on SMEM.
+  uint64_t applied_to_fmem_bytes = 0, applied_to_smem_bytes = 0;
   uint64_t busy = 0;     // EBUSY/EAGAIN: retry next tick
   uint64_t gone = 0;     // EFAULT/ENOENT/ESRCH: page or process vanished
   uint64_t no_mem = 0;   // ENOMEM on the destination node

@@ -157,6 +157,8 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
       case Outcome::kApplied:
         ++rep.applied_moves;
         rep.applied_bytes += m.bytes;
+        (m.dest_tier == placement::Tier::kFmem ? rep.applied_to_fmem_bytes
+                                               : rep.applied_to_smem_bytes) += m.bytes;
         break;
       case Outcome::kBusy:
         ++rep.busy;

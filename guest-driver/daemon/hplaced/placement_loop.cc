@@ -85,41 +85,6 @@ class TickLocator final : public placement::PageLocator {
   mutable uint64_t pages_left_;
 };
 
-// Counts 4 KiB pages that landed on each node, for PROMOTED/DEMOTED_PAGES:
-// the executor's report does not split applied moves by direction.  A THP
-// counts its 512 base pages (its size comes from the plan, set_sizes), so
-// the counters mean the same whether pages move as THPs or base pages.
-class CountingSyscall final : public adapters::PageMoveSyscall {
- public:
-  CountingSyscall(adapters::PageMoveSyscall& inner, int fmem_node, int smem_node)
-      : inner_(inner), fmem_(fmem_node), smem_(smem_node) {}
-  long MovePages(Pid pid, absl::Span<const Vaddr> pages, absl::Span<const int> nodes,
-                 absl::Span<int> status) override {
-    long rc = inner_.MovePages(pid, pages, nodes, status);
-    if (rc >= 0 && !nodes.empty()) {
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        if (status[i] != nodes[i]) continue;
-        auto it = bytes_.find({pid, pages[i]});
-        const uint64_t n =
-            it == bytes_.end() ? 1 : std::max<uint64_t>(1, it->second / placement::kBasePageBytes);
-        if (nodes[i] == fmem_) to_fmem += n;
-        if (nodes[i] == smem_) to_smem += n;
-      }
-    }
-    return rc;
-  }
-  void set_sizes(const std::vector<placement::PageMove>& moves) {
-    bytes_.clear();
-    for (const placement::PageMove& m : moves) bytes_[{m.pid, m.addr}] = m.bytes;
-  }
-  uint64_t to_fmem = 0, to_smem = 0;
-
- private:
-  adapters::PageMoveSyscall& inner_;
-  int fmem_, smem_;
-  absl::flat_hash_map<std::pair<Pid, Vaddr>, uint64_t> bytes_;
-};
-
 uint64_t Ppm(double fraction) {
   if (!(fraction > 0)) return 0;
   return static_cast<uint64_t>(std::llround(std::min(fraction, 1.0) * 1e6));
@@ -313,8 +278,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   lcfg.smem_node = config_.smem_node;
   lcfg.max_exact_pages = config_.locate_exact_pages;
   lcfg.sample_pages = config_.locate_sample_pages;
-  CountingSyscall counting(*deps_.syscall, config_.fmem_node, config_.smem_node);
-  adapters::MovePagesLocator mp_locator(counting, lcfg);
+  adapters::MovePagesLocator mp_locator(*deps_.syscall, lcfg);
   const placement::PageLocator& real_locator =
       hb_locator_ != nullptr ? static_cast<const placement::PageLocator&>(*hb_locator_)
                              : mp_locator;
@@ -457,10 +421,8 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
     return absl::OkStatus();
   }
 
-  const std::vector<placement::PageMove> flat = plan->Flatten();
-  counting.set_sizes(flat);
   // Ranges that had pages planned are located afresh next tick.
-  for (const placement::PageMove& m : flat) {
+  for (const placement::PageMove& m : plan->Flatten()) {
     auto it = residency_cache_.upper_bound(std::make_tuple(m.pid, m.addr, ~Vaddr{0}));
     if (it == residency_cache_.begin()) continue;
     --it;
@@ -469,7 +431,6 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   }
   const int64_t cpu_moves0 = deps_.clock->OwnCpuNs();
   counters_.cpu_locate_ns += cpu_moves0 - cpu_plan0;
-  const uint64_t to_fmem0 = counting.to_fmem, to_smem0 = counting.to_smem;
   adapters::MoverConfig mcfg;
   mcfg.max_batch_pages = config_.max_batch_pages;
   // The plan was sized to the allowance; a cost estimate that was too low
@@ -482,7 +443,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   mcfg.max_batch_bytes = std::clamp<uint64_t>(
       static_cast<uint64_t>(affordable_mib / 8 * (1 << 20)), placement::kHugePageBytes,
       64ull << 20);
-  adapters::MovePagesExecutor executor(counting, mcfg);
+  adapters::MovePagesExecutor executor(*deps_.syscall, mcfg);
   const adapters::MoverResult r = executor.Execute(*plan);
   const int64_t move_ns = deps_.clock->OwnCpuNs() - cpu_moves0;
   counters_.cpu_move_ns += move_ns;
@@ -495,8 +456,9 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   }
   if (r.stop == adapters::MoverStop::kBudget) ++counters_.budget_limited_ticks;
   AdjustHeadroom(r.report.no_mem > 0);
-  counters_.promoted_pages += counting.to_fmem - to_fmem0;
-  counters_.demoted_pages += counting.to_smem - to_smem0;
+  // In 4 KiB pages, whether pages moved as THPs or base pages.
+  counters_.promoted_pages += r.report.applied_to_fmem_bytes / placement::kBasePageBytes;
+  counters_.demoted_pages += r.report.applied_to_smem_bytes / placement::kBasePageBytes;
   counters_.planned_moves += r.report.planned_moves;
   counters_.applied_moves += r.report.applied_moves;
   counters_.busy += r.report.busy;
@@ -510,7 +472,8 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
       "{} KiB to SMEM; enomem {} busy {} skipped {} not tried {} stop {}; free FMEM {} KiB, "
       "headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB",
       plan->promote_bytes >> 10, plan->demote_bytes >> 10, r.report.planned_moves,
-      r.report.applied_moves, (counting.to_fmem - to_fmem0) * 4, (counting.to_smem - to_smem0) * 4,
+      r.report.applied_moves, r.report.applied_to_fmem_bytes >> 10,
+      r.report.applied_to_smem_bytes >> 10,
       r.report.no_mem, r.report.busy, r.report.skipped, r.not_attempted,
       static_cast<int>(r.stop), free_bytes >> 10, counters_.headroom_bytes >> 10,
       allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3);
@@ -632,8 +595,9 @@ absl::Status PlacementLoop::Tick() {
   } else {
     read_status = ReadSamples(&n);
   }
-  window_sampling_cpu_ns_ += deps_.clock->OwnCpuNs() - cpu_s0;
-  counters_.cpu_sample_ns += deps_.clock->OwnCpuNs() - cpu_s0;
+  const int64_t sample_ns = deps_.clock->OwnCpuNs() - cpu_s0;
+  window_sampling_cpu_ns_ += sample_ns;
+  counters_.cpu_sample_ns += sample_ns;
   if (absl::Status s = read_status; !s.ok()) {
     const absl::Status err(s.code(), absl::StrCat("sample source: ", s.message()));
     if (!deps_.source_optional) return err;

@@ -58,6 +58,14 @@ ExchangePlan SwapPlan(int hot, int cold) {
   return plan;
 }
 
+// A MoverConfig with these batch bounds (0 bytes: no byte bound).
+MoverConfig Batches(size_t pages, uint64_t bytes = 0) {
+  MoverConfig c;
+  c.max_batch_pages = pages;
+  c.max_batch_bytes = bytes;
+  return c;
+}
+
 // Installs a check that FMEM never holds more than `limit` bytes.
 void GuardFmem(FakePageMoveSyscall& fake, uint64_t limit) {
   fake.on_move = [&fake, limit] { ASSERT_LE(fake.used_bytes(kFmem), limit); };
@@ -92,7 +100,7 @@ TEST(MovePagesExecutor, BatchesByDestinationPidAndSize) {
   for (int i = 4; i >= 0; --i) r.demotions.push_back(Demote(1, i));
   for (int i = 0; i < 3; ++i) r.demotions.push_back(Demote(2, i));
   plan.rounds.push_back(r);
-  MovePagesExecutor exec(fake, {.max_batch_pages = 2});
+  MovePagesExecutor exec(fake, Batches(2));
   MoverResult res = exec.Execute(plan);
   EXPECT_EQ(res.report.applied_moves, 8u);
   // pid 1: 2+2+1, pid 2: 2+1.
@@ -226,7 +234,7 @@ TEST(MovePagesExecutor, BatchesAreBoundedInBytesToo) {
   ExchangeRound r;
   for (int i = 0; i < 6; ++i) r.demotions.push_back(Demote(1, i));
   plan.rounds.push_back(r);
-  MovePagesExecutor exec(fake, {.max_batch_pages = 100, .max_batch_bytes = 2 * kPage + 1});
+  MovePagesExecutor exec(fake, Batches(100, 2 * kPage + 1));
   MoverResult res = exec.Execute(plan);
   EXPECT_EQ(res.report.applied_moves, 6u);
   EXPECT_EQ(res.syscalls, 3u);  // 2 + 2 + 2 pages
@@ -235,7 +243,7 @@ TEST(MovePagesExecutor, BatchesAreBoundedInBytesToo) {
   big.AddPage(1, kBase, kHugePageBytes, kFmem);
   ExchangePlan p2;
   p2.rounds.push_back({{PageMove{1, kBase, kHugePageBytes, Tier::kSmem, kSmem}}, {}});
-  MovePagesExecutor exec2(big, {.max_batch_bytes = kPage});
+  MovePagesExecutor exec2(big, Batches(1024, kPage));
   EXPECT_EQ(exec2.Execute(p2).report.applied_moves, 1u);
 }
 
@@ -265,6 +273,8 @@ TEST(MovePagesExecutor, HugePagesMoveWhole) {
   MovePagesExecutor exec(fake, {});
   MoverResult r = exec.Execute(plan);
   EXPECT_EQ(r.report.applied_bytes, 2 * kHugePageBytes);
+  EXPECT_EQ(r.report.applied_to_fmem_bytes, kHugePageBytes);
+  EXPECT_EQ(r.report.applied_to_smem_bytes, kHugePageBytes);
   EXPECT_EQ(fake.NodeOf(1, kBase + 4096), kFmem);
 }
 
@@ -321,7 +331,7 @@ TEST(MovePagesExecutor, RandomPlansWithFailuresNeverOverflowFmem) {
     }
     const uint64_t floor = std::min(fmem.free_bytes, fmem.headroom_bytes);
     fake.on_move = [&] { ASSERT_GE(fake.free_bytes(kFmem), floor); };
-    MovePagesExecutor exec(fake, {.max_batch_pages = 1 + rng() % 32});
+    MovePagesExecutor exec(fake, Batches(1 + rng() % 32));
     MoverResult r = exec.Execute(*plan);
     ASSERT_EQ(r.stop, MoverStop::kDone);
     EXPECT_EQ(fake.capacity_refusals(), 0u);
