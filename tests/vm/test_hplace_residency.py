@@ -8,9 +8,11 @@ printing the hot region's residency every 0.5 s of guest time.
 
 Runs twice in one guest: first without hplaced (baseline), then with
 hplaced (accessed-bit source through hballoon.ko; hplaced is started before
-the workload, as a daemon would be).  Automatic NUMA balancing is switched
-off (kernel.numa_balancing = 0) for both runs so that only hplaced moves
-pages.
+the workload, as a daemon would be).  Automatic NUMA balancing is off
+(kernel.numa_balancing = 0) for both runs so that only hplaced moves
+pages: the test turns it off for the baseline; for the second run it puts
+the kernel's default back and hplaced turns it off itself (its default,
+daemon.numa_balancing = "off") and restores it at exit, which is checked.
 
 Checks (the issue's bar):
   * with hplaced, >= 90 % of the hot region on node 0 within 20 s of guest
@@ -162,6 +164,12 @@ def body(t):
         entry["burst_s"] = BURST_S
         g.run("printf '[budget]\\nbudget_pct = %g\\nburst_s = %g\\n' "
               "> /tmp/hplaced.toml" % (budget, BURST_S))
+        # hplaced turns NUMA balancing off itself (daemon.numa_balancing =
+        # "off", the default) and puts it back at exit: give it the
+        # kernel's default to find.
+        nb_default = entry["numa_balancing_default"]
+        if nb_default is not None:
+            g.run("echo %s > /proc/sys/kernel/numa_balancing" % nb_default)
         g.run("hplaced --config=/tmp/hplaced.toml --status-file=/tmp/hplaced.json "
               "--log-level=%s > /tmp/hplaced.out 2> /tmp/hplaced.err & "
               "echo $! > /tmp/hplaced.pid" %
@@ -174,6 +182,8 @@ def body(t):
         v0 = vmstat(g)
         up0, cpu0 = uptime(g), cpu_ticks(g, pid)
         st0 = json.loads(g.run("cat /tmp/hplaced.json"))
+        nb_running = g.run("cat /proc/sys/kernel/numa_balancing",
+                           check=False)[1].strip()
         rc, out = run_workload(g, "/tmp/run.log")
         up1, cpu1 = uptime(g), cpu_ticks(g, pid)
         v1 = vmstat(g)
@@ -191,6 +201,8 @@ def body(t):
                                t.series), "w") as f:
             f.write(err)
         final = g.run("cat /tmp/hplaced.out").strip().splitlines()
+        nb_after = g.run("cat /proc/sys/kernel/numa_balancing",
+                         check=False)[1].strip()
         t.check("workload ran under hplaced", rc == 0, out[-500:])
         ready, series = parse_series(out)
         t.check("cold fill left < 64 MiB free on node 0",
@@ -246,6 +258,18 @@ def body(t):
             "from /proc/PID/stat)",
             entry["hplaced_cpu_s"] <= entry["hplaced_cpu_allowed_s"],
             entry["hplaced_cpu_s"], entry["hplaced_cpu_allowed_s"])
+    entry["numa_balancing"] = {"default": nb_default,
+                               "while_hplaced_ran": nb_running,
+                               "after_hplaced_exited": nb_after,
+                               "hplaced_found": st0.get("numa_balancing_before")}
+    if nb_default is not None:
+        t.check("hplaced found kernel.numa_balancing at the default",
+                str(st0.get("numa_balancing_before")) == nb_default,
+                st0.get("numa_balancing_before"), nb_default)
+        t.check("kernel.numa_balancing is 0 while hplaced runs",
+                nb_running == "0", nb_running)
+        t.check("hplaced restored kernel.numa_balancing at exit",
+                nb_after == nb_default, nb_after, nb_default)
     t.check("hplaced located pages with hballoon.ko",
             st1.get("locator") == "hballoon", st1.get("locator"))
     t.check("hplaced reported no errors", st1["errors"] == 0,

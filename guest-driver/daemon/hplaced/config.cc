@@ -109,6 +109,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
          c.deny_comms = std::move(v);
          return std::nullopt;
        }},
+      {"daemon.numa_balancing",
+       Str({"off", "keep"}, [](auto& c, std::string v) { c.numa_balancing = std::move(v); })},
       {"daemon.max_samples_per_tick", Int(1, 1 << 26, [](auto& c, int64_t v) {
          c.max_samples_per_tick = static_cast<size_t>(v);
        })},

@@ -33,6 +33,9 @@ struct HplacedConfig {
   std::string hballoon_device = "/dev/hballoon";
   std::string log_level = "info";     // trace debug info warn error off
   std::vector<std::string> deny_comms = {"hplaced"};
+  // kernel.numa_balancing while hplaced runs: "off" turns it off and puts
+  // the old value back at exit, "keep" leaves it (numa_balancing.h: why).
+  std::string numa_balancing = "off";
   size_t max_samples_per_tick = 1 << 20;
   // [nodes]
   int fmem_node = 0;

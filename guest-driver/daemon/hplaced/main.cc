@@ -31,6 +31,7 @@
 #include "daemon/adapters/move_pages.h"
 #include "daemon/adapters/real_clock.h"
 #include "daemon/hplaced/config.h"
+#include "daemon/hplaced/numa_balancing.h"
 #include "daemon/hplaced/placement_loop.h"
 #include "daemon/hplaced/sources.h"
 #include "daemon/hplaced/system_view.h"
@@ -219,6 +220,10 @@ int main(int argc, char** argv) {
   deps.hballoon = hb.get();
   deps.clock = &clock;
   tiervm::hplaced::PlacementLoop loop(config, deps, static_cast<tiervm::placement::Pid>(::getpid()));
+  // Before the first tick: the first moves must not race NUMA balancing.
+  tiervm::hplaced::NumaBalancingGuard numa_balancing(config.numa_balancing,
+                                                     tiervm::hplaced::kNumaBalancingSysctl);
+  loop.NoteNumaBalancing(numa_balancing.state());
 
   const int64_t start = clock.MonotonicNs();
   const int64_t tick_ns = config.tick_ms * 1'000'000;
@@ -266,6 +271,9 @@ int main(int argc, char** argv) {
       break;
     }
   }
+  // Restored before the last status, which then says so.
+  numa_balancing.Restore().IgnoreError();
+  loop.NoteNumaBalancing(numa_balancing.state());
   std::fprintf(stdout, "%s\n", loop.StatusJson().c_str());
   std::fflush(stdout);
   return rc;

@@ -726,6 +726,12 @@ std::string PlacementLoop::StatusJson() const {
   j["move_cost_us_per_mib"] = c.move_cost_ns_per_mib / 1e3;
   j["sample_period"] = c.budget.sample_period;
   j["scan_pages_per_s"] = c.budget.scan_pages_per_s;
+  if (c.numa_balancing_before >= 0) {
+    j["numa_balancing_before"] = c.numa_balancing_before;
+  } else {
+    j["numa_balancing_before"] = nullptr;
+  }
+  j["numa_balancing_turned_off"] = c.numa_balancing_turned_off;
   return j.dump();
 }
 

@@ -53,6 +53,7 @@
 #include "daemon/adapters/hballoon_locator.h"
 #include "daemon/adapters/move_pages.h"
 #include "daemon/hplaced/config.h"
+#include "daemon/hplaced/numa_balancing.h"
 #include "daemon/hplaced/system_view.h"
 #include "placement/budget_controller.h"
 #include "placement/classifier.h"
@@ -91,6 +92,10 @@ struct LoopCounters {
   uint64_t busy = 0, gone = 0, no_mem = 0, skipped = 0, other_failed = 0;
   uint64_t move_syscalls = 0;
   std::string locator;          // "hballoon" or "move_pages" (in use)
+  // kernel.numa_balancing at start (-1: unreadable) and whether hplaced
+  // turned it off (NoteNumaBalancing; numa_balancing.h).
+  int64_t numa_balancing_before = -1;
+  bool numa_balancing_turned_off = false;
   uint64_t locate_pages = 0;    // 4 KiB pages walked by hballoon's LOCATE
   uint64_t telemetry_sent = 0;
   uint64_t telemetry_failed = 0;
@@ -159,6 +164,11 @@ class PlacementLoop {
   absl::Status Tick();
 
   const LoopCounters& counters() const { return counters_; }
+  // Records what main's NumaBalancingGuard found and did, for StatusJson.
+  void NoteNumaBalancing(const NumaBalancingState& s) {
+    counters_.numa_balancing_before = s.before.value_or(-1);
+    counters_.numa_balancing_turned_off = s.turned_off;
+  }
   const placement::RangeTracker& tracker() const { return tracker_; }
   // The counters as one JSON object (the status file's content).
   std::string StatusJson() const;

@@ -26,6 +26,7 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->fmem_node, 0);
   EXPECT_EQ(c->smem_node, 1);
   EXPECT_DOUBLE_EQ(c->budget.budget_pct, 1.0);
+  EXPECT_EQ(c->numa_balancing, "off");
   EXPECT_TRUE(c->Validate().ok());
 }
 
@@ -42,6 +43,7 @@ status_file = "/run/hplaced.json"
 hballoon_device = "/dev/hb"
 log_level = "debug"
 deny_comms = ["a", "bb"]
+numa_balancing = "keep"
 max_samples_per_tick = 1000
 [nodes]
 fmem = 1
@@ -86,6 +88,7 @@ initial_sample_period = 8191
   EXPECT_EQ(c->trace_file, "/tmp/x.trace");
   EXPECT_EQ(c->status_file, "/run/hplaced.json");
   EXPECT_EQ(c->deny_comms, (std::vector<std::string>{"a", "bb"}));
+  EXPECT_EQ(c->numa_balancing, "keep");
   EXPECT_EQ(c->fmem_node, 1);
   EXPECT_EQ(c->headroom_bytes, 32ull << 20);
   EXPECT_DOUBLE_EQ(c->rate_limit_mib_per_s, 12.5);
@@ -110,6 +113,8 @@ TEST(Config, ErrorsNameFileLineAndKey) {
               HasSubstr("t.toml:2:11: daemon.tick_ms: expected an integer"));
   EXPECT_THAT(Err("[daemon]\nsource = \"magic\"\n"),
               HasSubstr("daemon.source: must be one of auto, pebs, abit, replay, none"));
+  EXPECT_THAT(Err("[daemon]\nnuma_balancing = \"on\"\n"),
+              HasSubstr("t.toml:2:18: daemon.numa_balancing: must be one of off, keep"));
   EXPECT_THAT(Err("[daemon]\ndeny_comms = [\"x\", 3]\n"), HasSubstr("t.toml:2:14: daemon.deny_comms"));
   EXPECT_THAT(Err("[daemon]\ndeny_comms = [\"a_name_longer_than_15\"]\n"),
               HasSubstr("1..15 characters"));
@@ -139,6 +144,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->maps_refresh_ms, d.maps_refresh_ms);
   EXPECT_EQ(c->telemetry_interval_ms, d.telemetry_interval_ms);
   EXPECT_EQ(c->deny_comms, d.deny_comms);
+  EXPECT_EQ(c->numa_balancing, d.numa_balancing);
   EXPECT_EQ(c->headroom_bytes, d.headroom_bytes);
   EXPECT_DOUBLE_EQ(c->rate_limit_mib_per_s, d.rate_limit_mib_per_s);
   EXPECT_EQ(c->round_bytes, d.round_bytes);

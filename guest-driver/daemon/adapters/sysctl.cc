@@ -1,0 +1,44 @@
+#include "daemon/adapters/sysctl.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/adapters/file_util.h"
+
+namespace tiervm::adapters {
+
+absl::StatusOr<int64_t> ReadSysctlInt(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFileBounded(path, 64);
+  if (!text.ok()) return text.status();
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &v)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": expected one integer, got \"", absl::CEscape(*text), "\""));
+  }
+  return v;
+}
+
+absl::Status WriteSysctlInt(const std::string& path, int64_t value) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open", path);
+  const std::string text = absl::StrCat(value, "\n");
+  ssize_t n;
+  do {
+    n = ::write(fd, text.data(), text.size());
+  } while (n < 0 && errno == EINTR);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return ErrnoStatus(err, "write", path);
+  if (static_cast<size_t>(n) != text.size()) {
+    return absl::InternalError(absl::StrCat("write ", path, ": short write"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tiervm::adapters
