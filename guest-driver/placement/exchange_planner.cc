@@ -92,15 +92,24 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
   plan.fmem_free_before_bytes = fmem.free_bytes;
 
   // Demotion queue: coldest ranges first, coldest pages first within each.
-  // Built eagerly: it is bounded by what the classifier marked cold on FMEM.
+  // Extended lazily, one range at a time, as far as the plan needs it:
+  // listing a range's pages costs page-table walks or move_pages queries,
+  // and most ticks demote nothing (nothing to promote, FMEM above the
+  // watermark) although every cold range on FMEM is a demote candidate.
   std::vector<Candidate> demotable;
-  for (size_t idx : classes.demote) {
-    const RangeClass& rc = classes.ranges[idx];
-    auto pages = PagesToMove(snapshot, locator, rc, Tier::kFmem, rc.demote_bytes(), false);
-    if (!pages.ok()) return pages.status();
-    demotable.insert(demotable.end(), pages->begin(), pages->end());
-  }
   size_t next_demote = 0;
+  size_t next_demote_range = 0;
+  // Whether demotable[i] exists, listing further ranges as needed.
+  auto has_demotable = [&](size_t i) -> absl::StatusOr<bool> {
+    while (i >= demotable.size()) {
+      if (next_demote_range == classes.demote.size()) return false;
+      const RangeClass& rc = classes.ranges[classes.demote[next_demote_range++]];
+      auto pages = PagesToMove(snapshot, locator, rc, Tier::kFmem, rc.demote_bytes(), false);
+      if (!pages.ok()) return pages.status();
+      demotable.insert(demotable.end(), pages->begin(), pages->end());
+    }
+    return true;
+  };
 
   uint64_t free = fmem.free_bytes;
   uint64_t left = plan.budget_bytes;
@@ -115,12 +124,15 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
   };
 
   // 1. Restore the watermark first (the balloon may just have taken FMEM).
-  while (free < fmem.headroom_bytes && next_demote < demotable.size() &&
-         demotable[next_demote].page.bytes <= left) {
+  while (free < fmem.headroom_bytes) {
+    absl::StatusOr<bool> more = has_demotable(next_demote);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    if (demotable[next_demote].page.bytes > left) {
+      plan.stop = PlanStop::kRateLimit;
+      break;
+    }
     demote_one();
-  }
-  if (free < fmem.headroom_bytes && next_demote < demotable.size()) {
-    plan.stop = PlanStop::kRateLimit;
   }
   const size_t watermark_moves = sequence.size();
 
@@ -140,7 +152,10 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
       uint64_t f = free;
       uint64_t cost = c.page.bytes;
       size_t d = next_demote;
-      while (f < fmem.headroom_bytes + c.page.bytes && d < demotable.size()) {
+      while (f < fmem.headroom_bytes + c.page.bytes) {
+        absl::StatusOr<bool> more = has_demotable(d);
+        if (!more.ok()) return more.status();
+        if (!*more) break;
         f += demotable[d].page.bytes;
         cost += demotable[d].page.bytes;
         ++d;

@@ -106,6 +106,9 @@ struct ExecutionReport {
 
 // InvalidArgument on a bad config; locator errors other than NotFound are
 // returned as they are (NotFound: the process exited, its pages are skipped).
+// The locator lists the pages of promote candidates in order until the plan
+// stops, and of demote candidates only as far as demotions are needed (a
+// tick with nothing to promote and FMEM above the watermark lists none).
 absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
                                           const Classification& classes,
                                           const PageLocator& locator,

@@ -158,6 +158,52 @@ TEST(ExchangePlannerTest, StopsWhenNothingColdIsLeftOnFmem) {
   CheckPlan(*plan, fmem, loc, Unlimited());
 }
 
+// Records which ranges the planner listed page by page.
+class CountingLocator final : public PageLocator {
+ public:
+  explicit CountingLocator(const PageLocator& inner) : inner_(inner) {}
+  absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
+    return inner_.Locate(pid, start, end);
+  }
+  absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
+                           absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    listed.push_back(start);
+    return inner_.ForEachPage(pid, start, end, fn);
+  }
+  mutable std::vector<Vaddr> listed;
+
+ private:
+  const PageLocator& inner_;
+};
+
+TEST(ExchangePlannerTest, ListsDemoteCandidatesOnlyAsFarAsNeeded) {
+  // FMEM holds three cold ranges (coldest [8,12)) and the hot [12,16);
+  // FMEM capacity 4 MiB, so all three cold ranges are demote candidates.
+  TrackerSnapshot snap(1, {R(0, 4, 2), R(4, 8, 1), R(8, 12, 0), R(12, 16, 1000)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(16), kBasePageBytes, Tier::kFmem);
+  CountingLocator counting(loc);
+  auto classes = Classify(snap, counting, {4 * kMiB, 0});
+  ASSERT_TRUE(classes.ok());
+  ASSERT_EQ(classes->demote.size(), 3u);
+  // Nothing to promote, FMEM above the watermark: no page is listed.
+  auto idle = PlanExchange(snap, *classes, counting, FmemState{1 * kMiB, 1 * kMiB}, Unlimited());
+  ASSERT_TRUE(idle.ok());
+  EXPECT_EQ(idle->moved_bytes(), 0u);
+  EXPECT_TRUE(counting.listed.empty());
+  // The watermark wants 2 MiB: only the coldest range is listed.
+  const FmemState low{0, 2 * kMiB};
+  auto plan = PlanExchange(snap, *classes, counting, low, Unlimited());
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->demote_bytes, 2 * kMiB);
+  EXPECT_EQ(counting.listed, std::vector<Vaddr>{At(8)});
+  for (const PageMove& m : plan->Flatten()) {
+    EXPECT_GE(m.addr, At(8));
+    EXPECT_LT(m.addr, At(12));
+  }
+  CheckPlan(*plan, low, loc, Unlimited());
+}
+
 TEST(ExchangePlannerTest, ThpMovesWholeOrNotAtAll) {
   // Two hot THPs on SMEM: [0,2) used evenly, [2,4) only in its first 256 KiB.
   RangeStats even = R(0, 2, 80);
