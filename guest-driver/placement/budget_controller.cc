@@ -119,12 +119,15 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
   const double ratio = smoothed_pct_ > 0 ? target / smoothed_pct_ : config_.max_step;
   if (std::abs(ratio - 1) > config_.dead_band) {
     const double step = std::clamp(ratio, 1 / config_.max_step, config_.max_step);
-    // Intensity is bounded by the period limits; clamp it there so that a
-    // long saturated stretch does not wind up (integrator windup).
-    const double lo = static_cast<double>(config_.initial_sample_period) /
-                      static_cast<double>(config_.max_sample_period);
-    const double hi = static_cast<double>(config_.initial_sample_period) /
-                      static_cast<double>(config_.min_sample_period);
+    // Intensity is bounded by the limits of the knob in use; clamp it there
+    // so that a long saturated stretch does not wind up (integrator windup).
+    const bool scan = config_.knob == SamplingKnob::kScanRate;
+    const double lo = scan ? config_.min_scan_pages_per_s / config_.initial_scan_pages_per_s
+                           : static_cast<double>(config_.initial_sample_period) /
+                                 static_cast<double>(config_.max_sample_period);
+    const double hi = scan ? config_.max_scan_pages_per_s / config_.initial_scan_pages_per_s
+                           : static_cast<double>(config_.initial_sample_period) /
+                                 static_cast<double>(config_.min_sample_period);
     intensity_ = std::clamp(intensity_ * step, lo, hi);
     // Odd periods: an even period locks onto power-of-two strides.
     uint64_t period = static_cast<uint64_t>(

@@ -45,6 +45,12 @@
 
 namespace tiervm::placement {
 
+// The knob the sampling loop turns: the sample period (PEBS) or the
+// accessed-bit scan rate.  Both follow one intensity; the knob in use sets
+// how far it may go (the other knob's limits must not cap it, and the
+// intensity must not wind up past the limits of the one in use).
+enum class SamplingKnob { kSamplePeriod, kScanRate };
+
 struct BudgetConfig {
   double budget_pct = 1.0;  // of one vCPU, everything included
   // Aim this far below the budget so noise does not cross it.
@@ -69,6 +75,8 @@ struct BudgetConfig {
   double min_scan_pages_per_s = 1 << 12;
   double max_scan_pages_per_s = 1 << 24;
   double initial_scan_pages_per_s = 1 << 18;
+  // Set by whoever opens the source (not a config-file key).
+  SamplingKnob knob = SamplingKnob::kSamplePeriod;
 
   absl::Status Validate() const;
 };

@@ -209,6 +209,10 @@ int main(int argc, char** argv) {
                src->name, src->detail, config.tick_ms, config.budget.budget_pct,
                config.headroom_bytes >> 20, config.rate_limit_mib_per_s);
 
+  // The budget's sampling loop turns the knob of the source in use.
+  config.budget.knob = src->name == "abit" ? tiervm::placement::SamplingKnob::kScanRate
+                                           : tiervm::placement::SamplingKnob::kSamplePeriod;
+
   tiervm::hplaced::ProcfsSystemView system;
   tiervm::adapters::LinuxPageMoveSyscall syscall;
   tiervm::hplaced::LoopDeps deps;

@@ -129,6 +129,44 @@ TEST(BudgetControllerTest, ScanCostIsBudgetedToo) {
   EXPECT_GT(r.scan_pct, 0.25);
 }
 
+// A cheap scan (THP-backed memory: one PMD per 512 pages) can run far
+// faster than the initial rate.  Only the scan rate's own limit bounds it
+// when the scan rate is the knob; the PEBS period limits (4x the initial
+// intensity here) used to cap it.
+TEST(BudgetControllerTest, ScanRateKnobIsBoundedByTheScanLimitsOnly) {
+  for (SamplingKnob knob : {SamplingKnob::kScanRate, SamplingKnob::kSamplePeriod}) {
+    FakeClock clock;
+    BudgetConfig config;
+    config.knob = knob;
+    config.scan_cost_ns_per_page = 0.05;
+    BudgetController bc(config, &clock);
+    bc.Update(0, 0);
+    BudgetReport r;
+    for (int i = 0; i < 60; ++i) {
+      const auto pages = static_cast<uint64_t>(bc.scan_pages_per_s());
+      // Own CPU: 0.1 ns per page scanned (plus the 0.05 ns estimate).
+      clock.Advance(kWindowNs, static_cast<int64_t>(pages / 10));
+      r = bc.Update(0, pages);
+    }
+    if (knob == SamplingKnob::kScanRate) {
+      // 0.425 % of a vCPU at 0.15 ns per page would be ~28 M pages/s:
+      // the 16 M pages/s limit binds.
+      EXPECT_DOUBLE_EQ(r.scan_pages_per_s, config.max_scan_pages_per_s);
+    } else {
+      EXPECT_DOUBLE_EQ(r.scan_pages_per_s,
+                       config.initial_scan_pages_per_s *
+                           static_cast<double>(config.initial_sample_period) /
+                           static_cast<double>(config.min_sample_period));
+    }
+    EXPECT_LT(r.used_pct, config.budget_pct * config.target_fraction);
+    // No windup: one expensive window brings the rate down at once.
+    clock.Advance(kWindowNs, kWindowNs / 10);
+    r = bc.Update(0, static_cast<uint64_t>(bc.scan_pages_per_s()));
+    EXPECT_LT(r.scan_pages_per_s, 0.99 * config.max_scan_pages_per_s)
+        << (knob == SamplingKnob::kScanRate ? "scan" : "period");
+  }
+}
+
 TEST(BudgetControllerTest, FirstUpdateOnlyStartsTheWindow) {
   FakeClock clock;
   BudgetController bc(BudgetConfig(), &clock);
