@@ -70,6 +70,10 @@ absl::StatusOr<std::optional<RawTelemetry>> StatsDecoder::Decode(
         full >= psi_full_us_) {
       raw.psi_some_ppm = RatePpm(*some_us - psi_some_us_, dt_ms);
       raw.psi_full_ppm = RatePpm(full - psi_full_us_, dt_ms);
+      if (raw.psi_full_ppm > raw.psi_some_ppm &&
+          raw.psi_full_ppm - raw.psi_some_ppm <= kPsiFullExcessPpm) {
+        raw.psi_full_ppm = raw.psi_some_ppm;
+      }
     }
     // First report, or a counter went backwards (guest reboot): new
     // baseline, no PSI this time.

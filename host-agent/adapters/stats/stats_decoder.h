@@ -23,6 +23,15 @@
 //                               kPsiJitterPpm above it is clamped to
 //                               1'000'000, beyond that the value is passed
 //                               on for the sanitizer to reject.
+//                               "full" stall is part of "some" stall, but
+//                               the guest kernel sums the two separately
+//                               and rounds each, so an honest full rate can
+//                               top the some rate by a hair (seen: 385 vs
+//                               384 ppm, which the sanitizer rejected along
+//                               with the rest of the report).  Up to
+//                               kPsiFullExcessPpm above it, full is clamped
+//                               to some; beyond, it is passed on to be
+//                               rejected.
 //   everything else             ignored (free/total bytes, counters).
 //
 // A report is "new" when `last-update-ms` or `seq` changed since the last
@@ -52,6 +61,7 @@ inline constexpr uint16_t kStatHotSharePpm = 5;
 inline constexpr uint16_t kStatSmemSharePpm = 6;
 inline constexpr uint16_t kStatNodeAny = 0xffff;
 inline constexpr int64_t kPsiJitterPpm = 100'000;
+inline constexpr int64_t kPsiFullExcessPpm = 1'000;
 
 class StatsDecoder {
  public:

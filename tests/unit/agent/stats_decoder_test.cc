@@ -76,6 +76,31 @@ TEST(StatsDecoderTest, PsiFromCounterDeltasOverHostTime) {
   EXPECT_EQ((*r)->psi_some_ppm, INT64_MAX);
 }
 
+// The guest kernel rounds "some" and "full" separately: full a hair above
+// some is clamped to some (the sanitizer would reject the whole report);
+// far above is passed on to be rejected.
+TEST(StatsDecoderTest, FullAHairAboveSomeIsClamped) {
+  StatsDecoder d;
+  auto psi = [](uint64_t some, uint64_t full) {
+    return std::vector<HballoonStatRecord>{{kStatPsiSomeUs, 0xffff, some},
+                                           {kStatPsiFullUs, 0xffff, full}};
+  };
+  ASSERT_TRUE(d.Decode(Stats(1, 10'000, psi(0, 0))).ok());
+  // 1 s: 384 us some, 385 us full (the harness saw 385 > 384 ppm).
+  auto r = d.Decode(Stats(2, 11'000, psi(384, 385)));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->psi_some_ppm, 384);
+  EXPECT_EQ((*r)->psi_full_ppm, 384);
+  EXPECT_TRUE(SanitizeTelemetry(**r, 1ull << 30, absl::Now()).ok());
+  // 1 s: some +1,000 us, full +1,000 + kPsiFullExcessPpm us: still clamped.
+  r = d.Decode(Stats(3, 12'000, psi(1'384, 385 + 1'000 + kPsiFullExcessPpm)));
+  EXPECT_EQ((*r)->psi_full_ppm, 1'000);
+  // One microsecond more is not rounding: passed on, and rejected.
+  r = d.Decode(Stats(4, 13'000, psi(2'384, 2'386 + 1'000 + kPsiFullExcessPpm)));
+  EXPECT_EQ((*r)->psi_full_ppm, 1'000 + kPsiFullExcessPpm + 1);
+  EXPECT_FALSE(SanitizeTelemetry(**r, 1ull << 30, absl::Now()).ok());
+}
+
 TEST(StatsDecoderTest, MalformedCurves) {
   struct Case {
     std::vector<HballoonStatRecord> r;
