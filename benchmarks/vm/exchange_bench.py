@@ -24,8 +24,8 @@ results/exchange_bench.json:
     numa_balancing_default   the guest's kernel.numa_balancing before the
                      benchmark set it to 0.  With NUMA balancing on, 6.1's
                      move_pages fails with ENOENT on pages behind its
-                     PROT_NONE hinting entries (follow_page does not see
-                     through them): 54,272 of 65,536 at 1,024 pairs.
+                     PROT_NONE hinting entries (its page lookup does not
+                     see through them): 54,272 of 65,536 at 1,024 pairs.
   ratio_median     median ratio over all runs
 Exit status 1 if the program failed or a page failed other than
 EBUSY/EAGAIN/ENOENT.

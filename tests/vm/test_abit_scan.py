@@ -59,7 +59,7 @@ def body(t):
                    append="transparent_hugepage=madvise") as g:
         # move_pages(2)'s query is the oracle LOCATE is checked against.  On
         # 6.1 it reads pages behind NUMA balancing's PROT_NONE hinting
-        # entries as not there (follow_page does not see through them), so
+        # entries as not there (its page lookup does not see through them), so
         # whether it agrees would depend on when task_numa_work last ran:
         # CI once saw 21,000 of 65,536 THP-backed pages "missing" from the
         # query while LOCATE found all of them.  Off for this program.
