@@ -4,9 +4,10 @@
 // it, which undoes hplaced's tiering, and its PROT_NONE hinting entries
 // make move_pages(2) fail on Debian's 6.1 guest kernel: a present page
 // behind one reads "not present" (ENOENT).  Measured in the TCG rig with
-// exchange_bench and the scanner started at once: 62,464 of 65,536 moves
-// failed on 6.1.0-56 with numa_balancing = 1, none with 0 (README.md, "NUMA
-// balancing").  So by default hplaced turns it off while it runs.
+// exchange_bench and the scanner started at once: 41,984 of 65,536 moves
+// failed on 6.1.0-56 with numa_balancing = 1, none with 0, none on 6.12
+// (README.md, "NUMA balancing").  So by default hplaced turns it off while
+// it runs.
 //
 // NumaBalancingGuard owns that change: with mode "off" it reads the
 // sysctl, writes 0 if it was not 0, and Restore() (or the destructor) puts
