@@ -52,7 +52,10 @@ struct PlannerConfig {
 // The current FMEM situation (from /sys/devices/system/node/nodeN/meminfo).
 struct FmemState {
   uint64_t free_bytes = 0;
-  uint64_t headroom_bytes = 0;  // the watermark to keep (as classifier)
+  // The watermark to keep (as classifier).  Every promotion leaves at
+  // least this much free; demotions only to restore it start once free
+  // FMEM is below half of it (hysteresis against the kernel's churn).
+  uint64_t headroom_bytes = 0;
 };
 
 struct PageMove {
