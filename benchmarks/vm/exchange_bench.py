@@ -51,15 +51,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import rig  # noqa: E402
 
 
-def vmstat_counter(g, name):
-    """One /proc/vmstat counter of the guest (0 if the kernel has none)."""
-    for line in g.run("cat /proc/vmstat").splitlines():
-        k, _, v = line.partition(" ")
-        if k == name:
-            return int(v)
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", required=True)
@@ -84,11 +75,11 @@ def main():
                       "echo 100 > %s/scan_period_min_ms" % (knobs, knobs))
             g.run("echo %d > /proc/sys/kernel/numa_balancing" %
                   args.numa_balancing)
-            pte0 = vmstat_counter(g, "numa_pte_updates")
+            pte0 = g.vmstat().get("numa_pte_updates", 0)
             rc, out = g.run("exchange_bench --pairs %s --pages-per-mode %d" %
                             (args.pairs, args.pages_per_mode),
                             timeout=1200, check=False)
-            pte1 = vmstat_counter(g, "numa_pte_updates")
+            pte1 = g.vmstat().get("numa_pte_updates", 0)
             print(out, flush=True)
             if rc != 0:
                 ok = False

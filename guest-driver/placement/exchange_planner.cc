@@ -126,8 +126,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
   // 1. Restore the watermark first (the balloon may just have taken FMEM),
   //    once free FMEM is below half of it.  The kernel's own allocations
   //    move free FMEM by a few MiB all the time; demoting for every such
-  //    dip costs migrations no promotion asked for (in the residency test,
-  //    6 MiB per phase).  Promotions below still leave the whole headroom.
+  //    dip costs migrations no promotion asked for (6 MiB in phase 2 of
+  //    one CI run of the residency test).  Promotions below still leave the whole headroom.
   const bool restore = free < fmem.headroom_bytes / 2;
   while (restore && free < fmem.headroom_bytes) {
     absl::StatusOr<bool> more = has_demotable(next_demote);

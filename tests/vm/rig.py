@@ -499,6 +499,15 @@ class Guest:
                                                       else 1)
         return info
 
+    def vmstat(self):
+        """Guest /proc/vmstat as {counter: int}."""
+        v = {}
+        for line in self.run("cat /proc/vmstat").splitlines():
+            k, _, val = line.partition(" ")
+            if val.strip().isdigit():
+                v[k] = int(val)
+        return v
+
     def mem_free(self, node):
         return self.node_meminfo(node)["MemFree"]
 

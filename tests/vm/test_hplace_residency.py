@@ -89,16 +89,6 @@ def time_to_fraction(series, phase, fraction):
     return None
 
 
-def vmstat(g):
-    out = g.run("cat /proc/vmstat")
-    v = {}
-    for line in out.splitlines():
-        k, _, val = line.partition(" ")
-        if val.strip().isdigit():
-            v[k] = int(val)
-    return v
-
-
 def cpu_ticks(g, pid):
     stat = g.run("cat /proc/%d/stat" % pid)
     fields = stat[stat.rindex(")") + 2:].split()
@@ -137,9 +127,9 @@ def body(t):
         entry["thp_enabled"] = thp.strip() if rc == 0 else None
 
         # -- baseline: no hplaced -------------------------------------------
-        v0 = vmstat(g)
+        v0 = g.vmstat()
         rc, out = run_workload(g, "/tmp/base.log")
-        v1 = vmstat(g)
+        v1 = g.vmstat()
         t.check("baseline workload ran", rc == 0, out[-500:])
         ready, base = parse_series(out)
         t.check("baseline: cold fill left < 64 MiB free on node 0",
@@ -179,14 +169,14 @@ def body(t):
         rc, err = g.run("cat /tmp/hplaced.err", check=False)
         t.check("hplaced started", g.run("kill -0 %d; echo $?" % pid) == "0",
                 err[-800:])
-        v0 = vmstat(g)
+        v0 = g.vmstat()
         up0, cpu0 = uptime(g), cpu_ticks(g, pid)
         st0 = json.loads(g.run("cat /tmp/hplaced.json"))
         nb_running = g.run("cat /proc/sys/kernel/numa_balancing",
                            check=False)[1].strip()
         rc, out = run_workload(g, "/tmp/run.log")
         up1, cpu1 = uptime(g), cpu_ticks(g, pid)
-        v1 = vmstat(g)
+        v1 = g.vmstat()
         st1 = json.loads(g.run("cat /tmp/hplaced.json"))
         g.run("kill -TERM %d" % pid)
         for _ in range(50):

@@ -159,11 +159,12 @@ TEST(BudgetControllerTest, ScanRateKnobIsBoundedByTheScanLimitsOnly) {
                            static_cast<double>(config.min_sample_period));
     }
     EXPECT_LT(r.used_pct, config.budget_pct * config.target_fraction);
-    // No windup: one expensive window brings the rate down at once.
-    clock.Advance(kWindowNs, kWindowNs / 10);
-    r = bc.Update(0, static_cast<uint64_t>(bc.scan_pages_per_s()));
-    EXPECT_LT(r.scan_pages_per_s, 0.99 * config.max_scan_pages_per_s)
-        << (knob == SamplingKnob::kScanRate ? "scan" : "period");
+    if (knob == SamplingKnob::kScanRate) {
+      // No windup: one expensive window brings the rate down at once.
+      clock.Advance(kWindowNs, kWindowNs / 10);
+      r = bc.Update(0, static_cast<uint64_t>(bc.scan_pages_per_s()));
+      EXPECT_LT(r.scan_pages_per_s, 0.99 * config.max_scan_pages_per_s);
+    }
   }
 }
 
