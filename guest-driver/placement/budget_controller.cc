@@ -17,6 +17,9 @@ absl::Status BudgetConfig::Validate() const {
   if (!(burst_s >= 0 && burst_s <= 3600)) {
     return absl::InvalidArgumentError("burst_s must be in [0, 3600]");
   }
+  if (!(max_debt_s >= 0 && max_debt_s <= 3600)) {
+    return absl::InvalidArgumentError("max_debt_s must be in [0, 3600]");
+  }
   if (!(target_fraction > 0 && target_fraction <= 1) || !(dead_band >= 0 && dead_band < 1) ||
       !(max_step > 1) || !(smoothing > 0 && smoothing <= 1)) {
     return absl::InvalidArgumentError(
@@ -42,6 +45,7 @@ BudgetController::BudgetController(const BudgetConfig& config, const Clock* cloc
       clock_(clock),
       credit_ns_(static_cast<int64_t>(config.budget_pct / 100 * config.burst_s * 1e9)),
       credit_cap_ns_(credit_ns_),
+      debt_cap_ns_(static_cast<int64_t>(config.budget_pct / 100 * config.max_debt_s * 1e9)),
       intensity_(1.0),
       sample_period_(config.initial_sample_period),
       scan_pages_per_s_(config.initial_scan_pages_per_s) {
@@ -53,8 +57,17 @@ BudgetController::BudgetController(const BudgetConfig& config, const Clock* cloc
   last_.credit_ns = credit_ns_;
 }
 
+int64_t BudgetController::ForgiveDebt() {
+  if (credit_ns_ >= 0) return 0;
+  const int64_t forgiven = -credit_ns_;
+  credit_ns_ = 0;
+  last_.credit_ns = 0;
+  last_.over_budget = false;
+  return forgiven;
+}
+
 BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
-                                      int64_t other_cpu_ns) {
+                                      int64_t other_cpu_ns, int64_t exempt_cpu_ns) {
   const int64_t wall = clock_->MonotonicNs();
   const int64_t cpu = clock_->OwnCpuNs();
   if (!started_) {
@@ -68,11 +81,13 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
     // A clock that did not move: no rates to measure, but what was spent
     // is still paid for (two updates within one clock tick must not hand
     // out the same credit twice).
+    const int64_t own = std::max<int64_t>(0, cpu - last_cpu_ns_);
     const double spent_ns =
-        static_cast<double>(std::max<int64_t>(0, cpu - last_cpu_ns_)) +
+        static_cast<double>(own - std::clamp<int64_t>(exempt_cpu_ns, 0, own)) +
         static_cast<double>(samples) * config_.sample_cost_ns +
         static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
-    credit_ns_ = static_cast<int64_t>(static_cast<double>(credit_ns_) - spent_ns);
+    credit_ns_ = std::max(-debt_cap_ns_,
+                          static_cast<int64_t>(static_cast<double>(credit_ns_) - spent_ns));
     last_cpu_ns_ = cpu;
     last_.credit_ns = credit_ns_;
     last_.over_budget = credit_ns_ < 0;
@@ -84,10 +99,12 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
   const int64_t own_ns = std::max<int64_t>(0, cpu - last_cpu_ns_);
   // The caller's split cannot exceed what the clock saw.
   const int64_t other_ns = std::clamp<int64_t>(other_cpu_ns, 0, own_ns);
+  const int64_t exempt_ns = std::clamp<int64_t>(exempt_cpu_ns, 0, other_ns);
   const double estimated_ns = static_cast<double>(samples) * config_.sample_cost_ns +
                               static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
   r.own_cpu_pct = 100.0 * static_cast<double>(own_ns) / window;
   r.other_pct = 100.0 * static_cast<double>(other_ns) / window;
+  r.exempt_pct = 100.0 * static_cast<double>(exempt_ns) / window;
   r.sampling_pct = 100.0 * static_cast<double>(samples) * config_.sample_cost_ns / window;
   r.scan_pct =
       100.0 * static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page / window;
@@ -97,9 +114,10 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
 
   // The bucket: earn the budget for this window, pay for everything.
   const double earned_ns = config_.budget_pct / 100 * window;
-  const double spent_ns = static_cast<double>(own_ns) + estimated_ns;
+  const double spent_ns = static_cast<double>(own_ns - exempt_ns) + estimated_ns;
   const double credit = static_cast<double>(credit_ns_) + earned_ns - spent_ns;
-  credit_ns_ = static_cast<int64_t>(std::min(credit, static_cast<double>(credit_cap_ns_)));
+  credit_ns_ = static_cast<int64_t>(std::clamp(credit, -static_cast<double>(debt_cap_ns_),
+                                               static_cast<double>(credit_cap_ns_)));
   r.credit_ns = credit_ns_;
   r.over_budget = credit_ns_ < 0;
 

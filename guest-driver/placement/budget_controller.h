@@ -27,11 +27,21 @@
 //    budget that quiet periods leave unused for the next phase change
 //    instead of throttling every tick to the average.
 //
+// What the budget does not do: starve placement.  Migration up to the
+// TickPlanner's floor rate (min_rate_mib_per_s) is governed by that rate,
+// not by the bucket: the caller reports the CPU it spent beyond the
+// allowance for the floor as `exempt_cpu_ns`, and it is counted (reported
+// as floor_pct) but not charged.  Debt is bounded at budget * max_debt_s
+// and forgiven (ForgiveDebt) once the caller has been idle for a tick, and
+// start-up work happens before the first Update (which only starts the
+// window), so neither a slow start nor a fixed overhead that exceeds the
+// budget under emulation can pause the daemon for good.
+//
 // Guarantee: over any stretch of T seconds from the first Update, the cost
-// counted is at most budget * T + budget * burst_s + what one tick's
-// placement work overshoots its allowance by (the caller's estimate
-// error); debt is never forgiven, so an overshoot is paid back by idle
-// ticks.  The unit test checks this bound against a greedy caller.
+// counted, less exempt CPU, is at most budget * T + budget * burst_s + what
+// one tick's placement work overshoots its allowance by (the caller's
+// estimate error) + the debt forgiven.  The unit test checks this bound
+// against a greedy caller.
 //
 // Owns: its state only; reads the Clock it was given (not owned, must
 // outlive the controller).  One thread.
@@ -61,6 +71,10 @@ struct BudgetConfig {
   // Bucket size, in seconds of budget: the largest burst of placement
   // work (at 1 %, 30 s is 300 ms of CPU).
   double burst_s = 30;
+  // Debt is bounded at this many seconds of budget (at 1 % and 1 s ticks,
+  // 5 s is five ticks' allowance): a debt larger than that would pause
+  // sampling for longer than the tracker's memory of hot ranges lasts.
+  double max_debt_s = 5;
   // No change while measured use is within this relative band of target.
   double dead_band = 0.05;
   // At most this factor of change per Update, either way.
@@ -86,6 +100,7 @@ struct BudgetReport {
   double used_pct = 0;       // everything, this window (own + estimates)
   double own_cpu_pct = 0;    // the daemon's CPU, all of it
   double other_pct = 0;      // own CPU not spent sampling (placement, overhead)
+  double exempt_pct = 0;     // own CPU not charged (migration at the floor rate)
   double sampling_pct = 0;   // estimated PEBS cost
   double scan_pct = 0;       // estimated A-bit scan cost
   // The sampling side (used - other), smoothed: what the loop acts on.
@@ -104,11 +119,17 @@ class BudgetController {
   // CHECK-fails on an invalid config (validate user input first).
   BudgetController(const BudgetConfig& config, const Clock* clock);
 
-  // Call once per control window with the samples taken, pages scanned and
+  // Call once per control window with the samples taken, pages scanned,
   // own CPU spent on anything but sampling (placement work, fixed
-  // overhead; clamped to own CPU) since the previous call.  The first call
-  // only starts the window.
-  BudgetReport Update(uint64_t samples, uint64_t pages_scanned, int64_t other_cpu_ns = 0);
+  // overhead; clamped to own CPU) and, of that, CPU exempt from the bucket
+  // (migration at the floor rate beyond the allowance; clamped to it)
+  // since the previous call.  The first call only starts the window.
+  BudgetReport Update(uint64_t samples, uint64_t pages_scanned, int64_t other_cpu_ns = 0,
+                      int64_t exempt_cpu_ns = 0);
+
+  // The caller was idle for a tick (sampling paused, nothing planned):
+  // whatever debt is left is forgiven.  Returns the amount forgiven (ns).
+  int64_t ForgiveDebt();
 
   // CPU ns placement work may still spend before the next Update (the
   // bucket; 0 when empty or in debt).  The bucket starts full.
@@ -132,6 +153,7 @@ class BudgetController {
   double long_pct_ = -1;
   int64_t credit_ns_;
   int64_t credit_cap_ns_;
+  int64_t debt_cap_ns_;  // credit never below -debt_cap_ns_
   double intensity_;          // initial_sample_period / sample_period
   uint64_t sample_period_;
   double scan_pages_per_s_;

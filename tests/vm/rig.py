@@ -528,6 +528,44 @@ class Guest:
         """Free memory of a node: MemFree plus the per-CPU free lists."""
         return self.mem_free(node) + self.pcp_bytes(node)
 
+    # -- tiering set-up and its CPU cost ----------------------------------
+    def memory_tiers(self):
+        """{node: memory tier name} from /sys/devices/virtual/memory_tiering
+        ({} when the kernel has no memory tiers).  A smaller tier number is
+        a faster tier; 6.12 puts an HMAT-described slow node (hmat=True) in
+        a lower tier than node 0, 6.1 keeps both in one."""
+        return parse_memory_tiers(self.run(
+            "for d in %s/memory_tier*; do [ -e $d/nodelist ] && "
+            "echo ${d##*/} $(cat $d/nodelist); done" % TIERING_SYSFS,
+            check=False)[1])
+
+    def set_kernel_tiering(self, on):
+        """on: Linux's own tiering, NUMA balancing in memory-tiering mode
+        (kernel.numa_balancing = 2: promotion of hot pages from lower tiers
+        on hint faults) with demotion on reclaim
+        (/sys/kernel/mm/numa/demotion_enabled = 1); off: both 0.  Checks
+        what the kernel reads back; returns what was set."""
+        want = ("2", "true") if on else ("0", "false")
+        self.run("echo %s > /proc/sys/kernel/numa_balancing; "
+                 "echo %d > %s" % (want[0], 1 if on else 0, DEMOTION_SYSFS))
+        got = tuple(self.run("cat /proc/sys/kernel/numa_balancing %s" %
+                             DEMOTION_SYSFS).split())
+        if got != want:
+            raise RigError("kernel tiering not %s: numa_balancing, "
+                           "demotion_enabled = %r" % ("on" if on else "off",
+                                                      got))
+        out = {"numa_balancing": int(want[0]), "demotion_enabled": int(on)}
+        rc, rate = self.run("cat /proc/sys/kernel/"
+                            "numa_balancing_promote_rate_limit_MBps",
+                            check=False)
+        if on and rc == 0 and rate.strip().isdigit():
+            out["promote_rate_limit_MBps"] = int(rate)
+        return out
+
+    def cpu_snapshot(self):
+        """parse_cpu_snapshot() of the guest now."""
+        return parse_cpu_snapshot(self.run(CPU_SNAPSHOT_SH))
+
     def settled_free_bytes(self, node, tolerance=2 * MIB, timeout=20.0):
         """free_bytes() once it stops moving: after a program exits, newer
         kernels (6.12) hand its pages back over a few seconds."""
@@ -589,6 +627,124 @@ class Guest:
                 raise RigError("node %d %s %d != %d after %.0fs" %
                                (node, key, n[key], want_bytes, timeout))
             time.sleep(poll)
+
+
+TIERING_SYSFS = "/sys/devices/virtual/memory_tiering"
+DEMOTION_SYSFS = "/sys/kernel/mm/numa/demotion_enabled"
+# /proc/stat and /proc/PID/stat count in USER_HZ ticks, 100 on x86-64.
+USER_HZ = 100
+# Kernel threads whose CPU is the kernel's part of tiering: reclaim and
+# demotion (kswapdN), compaction (kcompactdN), DAMON (kdamond.N), THP
+# collapse (khugepaged).  NUMA balancing's scanning and hint faults run in
+# the faulting task's context instead (system time of the workload).
+TIERING_KTHREADS = ("kswapd", "kcompactd", "kdamond", "khugepaged")
+# One guest shell line printing a CPU snapshot (parse_cpu_snapshot): guest
+# uptime, the "cpu" line of /proc/stat, /proc/vmstat and the stat line of
+# every process (kernel threads included).  Usable inside a longer line,
+# e.g. "{ CPU_SNAPSHOT_SH; } > FILE".
+CPU_SNAPSHOT_SH = ("echo @@uptime; cat /proc/uptime; echo @@stat; "
+                   "head -1 /proc/stat; echo @@vmstat; cat /proc/vmstat; "
+                   "echo @@pids; cat /proc/[0-9]*/stat 2>/dev/null; "
+                   "echo @@end")
+
+
+def parse_memory_tiers(text):
+    """Lines "memory_tierN NODELIST" -> {node: "memory_tierN"}."""
+    tiers = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].startswith("memory_tier"):
+            continue
+        for part in parts[1].split(","):
+            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
+            if m:
+                for node in range(int(m.group(1)),
+                                  int(m.group(2) or m.group(1)) + 1):
+                    tiers[node] = parts[0]
+    return tiers
+
+
+def tier_number(name):
+    """"memory_tier4" -> 4 (None for anything else)."""
+    m = re.fullmatch(r"memory_tier(\d+)", name or "")
+    return int(m.group(1)) if m else None
+
+
+def parse_pid_stat(line):
+    """One /proc/PID/stat line -> {pid, comm, state, ppid, utime, stime}
+    (times in USER_HZ ticks; comm may hold spaces and parentheses, so the
+    fields are taken after the last ')'), or None if it does not parse."""
+    try:
+        head, rest = line.rsplit(")", 1)
+        pid, comm = head.split(" (", 1)
+        f = rest.split()
+        return {"pid": int(pid), "comm": comm, "state": f[0],
+                "ppid": int(f[1]), "utime": int(f[11]), "stime": int(f[12])}
+    except (ValueError, IndexError):
+        return None
+
+
+def parse_cpu_snapshot(text):
+    """CPU_SNAPSHOT_SH output -> {"uptime": s, "cpu": {field: ticks},
+    "vmstat": {counter: n}, "procs": {pid: parse_pid_stat()}, "complete"}.
+    /proc/stat's cpu fields: user nice system idle iowait irq softirq
+    steal (guest, guest_nice are inside user and nice)."""
+    snap = {"uptime": None, "cpu": {}, "vmstat": {}, "procs": {},
+            "complete": False}
+    sec = None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            sec = line[2:].strip()
+            snap["complete"] = snap["complete"] or sec == "end"
+            continue
+        if sec == "uptime" and line.strip():
+            snap["uptime"] = float(line.split()[0])
+        elif sec == "stat" and line.startswith("cpu "):
+            names = ("user", "nice", "system", "idle", "iowait", "irq",
+                     "softirq", "steal")
+            snap["cpu"] = dict(zip(names, (int(x) for x in line.split()[1:])))
+        elif sec == "vmstat":
+            k, _, v = line.partition(" ")
+            if v.strip().isdigit():
+                snap["vmstat"][k] = int(v)
+        elif sec == "pids":
+            p = parse_pid_stat(line)
+            if p:
+                snap["procs"][p["pid"]] = p
+    return snap
+
+
+def proc_cpu_s(p):
+    """utime + stime of a parse_pid_stat() entry, in seconds."""
+    return (p["utime"] + p["stime"]) / USER_HZ
+
+
+def kthread_cpu_s(s0, s1, prefixes=TIERING_KTHREADS):
+    """{comm: CPU seconds between two snapshots} of the kernel threads
+    (children of kthreadd, pid 2) whose name starts with one of prefixes,
+    matched by pid (a kworker's name changes with its work item) and named
+    as in s1; a thread absent from s0 counts from zero, one gone by s1 is
+    lost."""
+    out = {}
+    for pid, p in s1["procs"].items():
+        if p["ppid"] != 2 or not p["comm"].startswith(tuple(prefixes)):
+            continue
+        before = s0["procs"].get(pid)
+        if before is not None and before["ppid"] != 2:
+            before = None  # pid reused
+        d = proc_cpu_s(p) - (proc_cpu_s(before) if before else 0.0)
+        out[p["comm"]] = round(out.get(p["comm"], 0.0) + d, 2)
+    return out
+
+
+def guest_cpu_s(s0, s1):
+    """/proc/stat cpu deltas between two snapshots, in CPU seconds, plus
+    "busy" (everything but idle and iowait)."""
+    d = {k: round((s1["cpu"].get(k, 0) - v) / USER_HZ, 2)
+         for k, v in s0["cpu"].items()}
+    d["busy"] = round(sum(v for k, v in d.items()
+                          if k not in ("idle", "iowait")), 2)
+    return d
 
 
 def probe_kvm(env, timeout=40.0):

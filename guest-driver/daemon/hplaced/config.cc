@@ -114,27 +114,29 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"daemon.max_samples_per_tick", Int(1, 1 << 26, [](auto& c, int64_t v) {
          c.max_samples_per_tick = static_cast<size_t>(v);
        })},
-      {"nodes.fmem", Int(0, 7, [](auto& c, int64_t v) { c.fmem_node = static_cast<int>(v); })},
-      {"nodes.smem", Int(0, 7, [](auto& c, int64_t v) { c.smem_node = static_cast<int>(v); })},
+      {"nodes.fmem", Int(0, 7, [](auto& c, int64_t v) { c.planner.fmem_node = static_cast<int>(v); })},
+      {"nodes.smem", Int(0, 7, [](auto& c, int64_t v) { c.planner.smem_node = static_cast<int>(v); })},
       {"placement.headroom_mib", Int(0, 1 << 20, [](auto& c, int64_t v) {
-         c.headroom_bytes = static_cast<uint64_t>(v) * kMiB;
+         c.planner.headroom_bytes = static_cast<uint64_t>(v) * kMiB;
        })},
       {"placement.rate_limit_mib_per_s",
-       Real(0.001, 1e6, [](auto& c, double v) { c.rate_limit_mib_per_s = v; })},
+       Real(0.001, 1e6, [](auto& c, double v) { c.planner.rate_limit_mib_per_s = v; })},
+      {"placement.min_rate_mib_per_s",
+       Real(0, 1e6, [](auto& c, double v) { c.planner.min_rate_mib_per_s = v; })},
       {"placement.round_mib", Int(1, 1 << 16, [](auto& c, int64_t v) {
-         c.round_bytes = static_cast<uint64_t>(v) * kMiB;
+         c.planner.round_bytes = static_cast<uint64_t>(v) * kMiB;
        })},
       {"placement.thp_max_unevenness",
-       Real(1, 8, [](auto& c, double v) { c.thp_max_unevenness = v; })},
+       Real(1, 8, [](auto& c, double v) { c.planner.thp_max_unevenness = v; })},
       {"placement.file_backed", Bool([](auto& c, bool v) { c.place_file_backed = v; })},
       {"placement.shared", Bool([](auto& c, bool v) { c.place_shared = v; })},
       {"placement.initial_move_cost_us_per_mib",
-       Real(1, 1e7, [](auto& c, double v) { c.initial_move_cost_us_per_mib = v; })},
+       Real(1, 1e7, [](auto& c, double v) { c.planner.initial_move_cost_us_per_mib = v; })},
       {"placement.max_batch_pages", Int(1, 1 << 16, [](auto& c, int64_t v) {
          c.max_batch_pages = static_cast<size_t>(v);
        })},
       {"placement.min_hot_weight_per_mib",
-       Real(0, 1e12, [](auto& c, double v) { c.min_hot_weight_per_mib = v; })},
+       Real(0, 1e12, [](auto& c, double v) { c.planner.min_hot_weight_per_mib = v; })},
       {"placement.locator", Str({"auto", "hballoon", "move_pages"},
                                 [](auto& c, std::string v) { c.locator = std::move(v); })},
       {"placement.locate_exact_pages", Int(1, 1 << 28, [](auto& c, int64_t v) {
@@ -144,18 +146,18 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
          c.locate_sample_pages = static_cast<size_t>(v);
        })},
       {"placement.locate_refresh_ticks",
-       Int(1, 1 << 20, [](auto& c, int64_t v) { c.locate_refresh_ticks = v; })},
+       Int(1, 1 << 20, [](auto& c, int64_t v) { c.planner.locate_refresh_ticks = v; })},
       {"placement.locate_window_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
-         c.locate_window_pages = static_cast<uint64_t>(v);
+         c.planner.locate_window_pages = static_cast<uint64_t>(v);
        })},
       {"placement.locate_tick_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
-         c.locate_tick_pages = static_cast<uint64_t>(v);
+         c.planner.locate_tick_pages = static_cast<uint64_t>(v);
        })},
       {"placement.enomem_step_mib", Int(0, 1 << 20, [](auto& c, int64_t v) {
-         c.enomem_step_bytes = static_cast<uint64_t>(v) * kMiB;
+         c.planner.enomem_step_bytes = static_cast<uint64_t>(v) * kMiB;
        })},
       {"placement.enomem_max_extra_mib", Int(0, 1 << 20, [](auto& c, int64_t v) {
-         c.enomem_max_extra_bytes = static_cast<uint64_t>(v) * kMiB;
+         c.planner.enomem_max_extra_bytes = static_cast<uint64_t>(v) * kMiB;
        })},
       {"tracker.max_ranges", Int(16, 1 << 20, [](auto& c, int64_t v) {
          c.tracker.max_ranges = static_cast<size_t>(v);
@@ -181,6 +183,7 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"budget.sampling_share",
        Real(0.01, 1, [](auto& c, double v) { c.budget.sampling_share = v; })},
       {"budget.burst_s", Real(0, 3600, [](auto& c, double v) { c.budget.burst_s = v; })},
+      {"budget.max_debt_s", Real(0, 3600, [](auto& c, double v) { c.budget.max_debt_s = v; })},
       {"budget.sample_cost_ns", Real(0, 1e6, [](auto& c, double v) { c.budget.sample_cost_ns = v; })},
       {"budget.scan_cost_ns_per_page",
        Real(0, 1e6, [](auto& c, double v) { c.budget.scan_cost_ns_per_page = v; })},
@@ -200,8 +203,11 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
 }  // namespace
 
 absl::Status HplacedConfig::Validate() const {
-  if (fmem_node == smem_node) {
+  if (planner.fmem_node == planner.smem_node) {
     return absl::InvalidArgumentError("nodes.fmem and nodes.smem must differ");
+  }
+  if (absl::Status s = planner.Validate(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("placement: ", s.message()));
   }
   if (source == "replay" && trace_file.empty()) {
     return absl::InvalidArgumentError("daemon.source = \"replay\" needs daemon.trace_file");

@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("source {} ({}), tick {} ms, budget {}% of one vCPU, headroom {} MiB, rate {} MiB/s",
                src->name, src->detail, config.tick_ms, config.budget.budget_pct,
-               config.headroom_bytes >> 20, config.rate_limit_mib_per_s);
+               config.planner.headroom_bytes >> 20, config.planner.rate_limit_mib_per_s);
 
   // The budget's sampling loop turns the knob of the source in use.
   config.budget.knob = src->name == "abit" ? tiervm::placement::SamplingKnob::kScanRate
@@ -239,8 +239,10 @@ int main(int argc, char** argv) {
   int64_t last_log = start;
   while (true) {
     absl::Status st = loop.Tick();
+    const int64_t status_cpu0 = clock.OwnCpuNs();
     const std::string status = loop.StatusJson();
     if (!config.status_file.empty()) WriteStatusFile(config.status_file, status);
+    loop.NoteStatusCpu(clock.OwnCpuNs() - status_cpu0);
     if (flags.print_status) {
       std::fprintf(stdout, "%s\n", status.c_str());
       std::fflush(stdout);

@@ -29,62 +29,6 @@ virtio_hballoon_stat Stat(uint16_t tag, uint16_t node, uint64_t value) {
   return s;
 }
 
-// The loop's view of page locations for one tick, bounding what it costs:
-// move_pages queries are the daemon's largest CPU cost (tens of us per page
-// under TCG).
-//  * Locate() results are kept across ticks (`cache`) and re-queried only
-//    when older than `refresh_ticks` or when the range moved pages (the
-//    loop erases those entries after executing a plan).  Range boundaries
-//    change on split/merge: a new key is a miss.
-//  * ForEachPage() over a range longer than `window_pages` walks only a
-//    window of that many pages at an offset that rotates with the tick, so
-//    planning on a 400 MiB cold range does not query all its pages every
-//    tick; successive ticks see other windows.  The planner plans only
-//    pages it is shown, so a window can only make it move less.
-class TickLocator final : public placement::PageLocator {
- public:
-  using Cache = ResidencyCache;
-  TickLocator(const placement::PageLocator& inner, Cache& cache, uint64_t tick,
-              uint64_t refresh_ticks, uint64_t window_pages, uint64_t tick_pages)
-      : inner_(inner), cache_(cache), tick_(tick), refresh_(refresh_ticks),
-        window_pages_(window_pages),
-        pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
-  absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
-    auto key = std::make_tuple(pid, start, end);
-    auto it = cache_.find(key);
-    if (it != cache_.end() && tick_ - it->second.tick < refresh_) return it->second.res;
-    absl::StatusOr<Residency> r = inner_.Locate(pid, start, end);
-    cache_[key] = ResidencyEntry{r, tick_};
-    return r;
-  }
-  absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
-                           absl::FunctionRef<bool(const PageInfo&)> fn) const override {
-    // Past the tick's page budget the planner is shown nothing more (it
-    // then plans fewer moves this tick, never unsafe ones).
-    if (pages_left_ == 0) return absl::OkStatus();
-    const uint64_t npages = (end - start) / placement::kBasePageBytes;
-    const uint64_t window =
-        std::min(window_pages_ == 0 ? npages : window_pages_, pages_left_);
-    if (npages <= window) {
-      pages_left_ -= npages;
-      return inner_.ForEachPage(pid, start, end, fn);
-    }
-    // Whole windows, the last one ending at the range end.
-    const uint64_t windows = (npages + window - 1) / window;
-    const uint64_t w = tick_ % windows;
-    Vaddr lo = start + w * window * placement::kBasePageBytes;
-    Vaddr hi = std::min<Vaddr>(end, lo + window * placement::kBasePageBytes);
-    pages_left_ -= (hi - lo) / placement::kBasePageBytes;
-    return inner_.ForEachPage(pid, lo, hi, fn);
-  }
-
- private:
-  const placement::PageLocator& inner_;
-  Cache& cache_;
-  uint64_t tick_, refresh_, window_pages_;
-  mutable uint64_t pages_left_;
-};
-
 uint64_t Ppm(double fraction) {
   if (!(fraction > 0)) return 0;
   return static_cast<uint64_t>(std::llround(std::min(fraction, 1.0) * 1e6));
@@ -142,11 +86,12 @@ PlacementLoop::PlacementLoop(const HplacedConfig& config, LoopDeps deps, Pid sel
       deps_(deps),
       self_pid_(self_pid),
       tracker_(config.tracker),
-      budget_(config.budget, deps.clock) {
+      budget_(config.budget, deps.clock),
+      planner_(config.planner) {
   PLACEMENT_CHECK(config.Validate().ok());
   PLACEMENT_CHECK(deps.system != nullptr && deps.syscall != nullptr && deps.clock != nullptr);
   buffer_.resize(std::min<size_t>(config.max_samples_per_tick, 1 << 16));
-  counters_.move_cost_ns_per_mib = config.initial_move_cost_us_per_mib * 1e3;
+  counters_.move_cost_ns_per_mib = planner_.move_cost_ns_per_mib();
 }
 
 void PlacementLoop::Error(const absl::Status& s) {
@@ -253,85 +198,12 @@ absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
   return absl::OkStatus();
 }
 
-// `snap` with the weight of ranges below `min_weight_per_mib` set to zero
-// (the classifier never makes a range without weight hot).
-static placement::TrackerSnapshot WithoutFaintRanges(const placement::TrackerSnapshot& snap,
-                                              double min_weight_per_mib) {
-  if (min_weight_per_mib <= 0) return snap;
-  std::vector<placement::RangeStats> ranges = snap.ranges();
-  for (placement::RangeStats& r : ranges) {
-    if (r.density() < min_weight_per_mib) {
-      r.weight = 0;
-      r.store_weight = 0;
-      r.sub_weight.fill(0);
-    }
-  }
-  return placement::TrackerSnapshot(snap.epoch(), std::move(ranges));
-}
-
-absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_ns) {
+absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_ns,
+                                        bool* planned_work) {
+  *planned_work = false;
   const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
-  placement::TrackerSnapshot snap =
-      WithoutFaintRanges(tracker_.Snapshot(), config_.min_hot_weight_per_mib);
-  adapters::LocatorConfig lcfg;
-  lcfg.fmem_node = config_.fmem_node;
-  lcfg.smem_node = config_.smem_node;
-  lcfg.max_exact_pages = config_.locate_exact_pages;
-  lcfg.sample_pages = config_.locate_sample_pages;
-  adapters::MovePagesLocator mp_locator(*deps_.syscall, lcfg);
-  const placement::PageLocator& real_locator =
-      hb_locator_ != nullptr ? static_cast<const placement::PageLocator&>(*hb_locator_)
-                             : mp_locator;
-  // Forget ranges that no longer exist (split, merged, unmapped, exited).
-  {
-    absl::flat_hash_set<std::tuple<Pid, Vaddr, Vaddr>> live;
-    for (const placement::RangeStats& r : snap.ranges()) live.insert({r.pid, r.start, r.end});
-    for (auto it = residency_cache_.begin(); it != residency_cache_.end();) {
-      it = live.contains(it->first) ? std::next(it) : residency_cache_.erase(it);
-    }
-  }
-  TickLocator locator(real_locator, residency_cache_, counters_.ticks,
-                      static_cast<uint64_t>(config_.locate_refresh_ticks),
-                      config_.locate_window_pages, config_.locate_tick_pages);
-
-  uint64_t tracked_fmem = 0, tracked_smem = 0;
-  absl::flat_hash_set<Pid> gone;
-  for (const placement::RangeStats& r : snap.ranges()) {
-    if (gone.contains(r.pid)) continue;
-    absl::StatusOr<Residency> res = locator.Locate(r.pid, r.start, r.end);
-    if (!res.ok()) {
-      // A process that is exiting has no mm any more: move_pages says
-      // EINVAL (not ESRCH) until it is reaped.  Gone either way.
-      if (absl::IsNotFound(res.status()) || ProcessGone(r.pid)) {
-        gone.insert(r.pid);
-      } else {
-        Error(res.status());
-      }
-      continue;
-    }
-    tracked_fmem += res->fmem_bytes;
-    tracked_smem += res->smem_bytes;
-  }
-  if (!gone.empty()) {
-    std::vector<placement::RangeStats> keep;
-    for (const placement::RangeStats& r : snap.ranges()) {
-      if (!gone.contains(r.pid)) keep.push_back(r);
-    }
-    snap = placement::TrackerSnapshot(snap.epoch(), std::move(keep));
-    for (Pid pid : gone) {
-      (void)tracker_.RemoveProcess(pid);
-      tracked_.erase(pid);
-      baseline_until_pass_.erase(pid);
-    }
-    counters_.processes = tracked_.size();
-    for (auto it = residency_cache_.begin(); it != residency_cache_.end();) {
-      it = gone.contains(std::get<0>(it->first)) ? residency_cache_.erase(it) : std::next(it);
-    }
-  }
-  counters_.tracked_fmem_bytes = tracked_fmem;
-  counters_.tracked_smem_bytes = tracked_smem;
-
-  absl::StatusOr<adapters::NodeMeminfo> fm = deps_.system->NodeMeminfo(config_.fmem_node);
+  // The system view for this tick: free FMEM and the balloon's promise.
+  absl::StatusOr<adapters::NodeMeminfo> fm = deps_.system->NodeMeminfo(config_.planner.fmem_node);
   if (!fm.ok()) {
     // Without the free FMEM figure no plan is safe: skip this tick.
     Error(fm.status());
@@ -341,7 +213,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   if (deps_.hballoon != nullptr) {
     absl::StatusOr<hballoon_info> info = deps_.hballoon->GetInfo();
     if (info.ok()) {
-      const auto n = static_cast<uint32_t>(config_.fmem_node);
+      const auto n = static_cast<uint32_t>(config_.planner.fmem_node);
       if (n < info->num_nodes && n < HBALLOON_MAX_NODES &&
           (info->nodes[n].flags & HBALLOON_NODE_F_ACTIVE) != 0 &&
           info->nodes[n].target_pages > info->nodes[n].actual_pages) {
@@ -355,107 +227,93 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   // Placement counts only free memory a migration can land in (zone
   // watermarks and the lowmem reserve held back); the balloon's pending
   // growth is compared with the same figure.
-  const uint64_t free_bytes = fm->usable_free_bytes.value_or(fm->free_bytes);
-  counters_.fmem_free_bytes = free_bytes;
+  placement::TickInputs in;
+  in.tick = counters_.ticks;
+  in.interval_ns = std::max<int64_t>(interval_ns, 1);
+  in.fmem_free_bytes = fm->usable_free_bytes.value_or(fm->free_bytes);
+  in.balloon_pending_bytes = pending;
+  in.allowance_ns = allowance_ns - (deps_.clock->OwnCpuNs() - cpu_plan0);
+  counters_.fmem_free_bytes = in.fmem_free_bytes;
   counters_.fmem_memfree_bytes = fm->free_bytes;
   counters_.balloon_pending_bytes = pending;
-  // What placement may fill: what tracked pages hold on FMEM now plus what
-  // is free and not promised to the balloon.  Kernel and page-cache use is
-  // thereby left out without estimating it.
-  const uint64_t avail = tracked_fmem + free_bytes;
-  const uint64_t capacity = avail > pending ? avail - pending : 0;
-  counters_.fmem_capacity_bytes = capacity;
 
-  placement::ClassifierConfig ccfg;
-  ccfg.fmem_capacity_bytes = capacity;
-  counters_.headroom_bytes = config_.headroom_bytes + extra_headroom_bytes_;
-  ccfg.headroom_bytes = std::min(counters_.headroom_bytes, capacity);
-  absl::StatusOr<placement::Classification> classes = placement::Classify(snap, locator, ccfg);
-  if (!classes.ok()) {
-    Error(classes.status());
-    return absl::OkStatus();
-  }
-  counters_.hot_bytes = classes->hot_bytes;
-  counters_.smem_share =
-      classes->total_weight > 0 ? 1.0 - classes->fmem_weight_fraction : 0.0;
-
-  // The planner demotes until free FMEM reaches the headroom.  Free memory
-  // promised to the balloon does not count; when the promise exceeds what
-  // is free, the shortfall is added to the headroom instead (free bytes
-  // cannot go negative), so the planner demotes the coldest pages until the
-  // balloon's growth and the headroom both fit.
-  placement::FmemState fstate;
-  if (free_bytes >= pending) {
-    fstate = {free_bytes - pending, ccfg.headroom_bytes};
-  } else {
-    fstate = {0, ccfg.headroom_bytes + (pending - free_bytes)};
-  }
-  placement::PlannerConfig pcfg;
-  pcfg.fmem_node = config_.fmem_node;
-  pcfg.smem_node = config_.smem_node;
-  pcfg.rate_limit_mib_per_s = config_.rate_limit_mib_per_s;
-  pcfg.interval_ns = std::max<int64_t>(interval_ns, 1);
-  // What is left of the CPU allowance after locating and classifying buys
-  // this many bytes of migration at the learnt cost.
-  const int64_t left_ns = allowance_ns - (deps_.clock->OwnCpuNs() - cpu_plan0);
-  const double affordable_mib =
-      left_ns > 0 ? static_cast<double>(left_ns) / counters_.move_cost_ns_per_mib : 0;
-  const double interval_s = static_cast<double>(pcfg.interval_ns) / 1e9;
-  if (affordable_mib < pcfg.rate_limit_mib_per_s * interval_s) {
-    pcfg.rate_limit_mib_per_s = affordable_mib / interval_s;
-    ++counters_.budget_limited_ticks;
-  }
-  pcfg.round_bytes = config_.round_bytes;
-  pcfg.thp_max_unevenness = config_.thp_max_unevenness;
-  absl::StatusOr<placement::ExchangePlan> plan =
-      placement::PlanExchange(snap, *classes, locator, fstate, pcfg);
-  if (!plan.ok()) {
-    Error(plan.status());
-    return absl::OkStatus();
-  }
-  last_classes_ = std::move(*classes);
-  have_classes_ = true;
-  if (plan->rounds.empty()) {
+  adapters::LocatorConfig lcfg;
+  lcfg.fmem_node = config_.planner.fmem_node;
+  lcfg.smem_node = config_.planner.smem_node;
+  lcfg.max_exact_pages = config_.locate_exact_pages;
+  lcfg.sample_pages = config_.locate_sample_pages;
+  adapters::MovePagesLocator mp_locator(*deps_.syscall, lcfg);
+  const placement::PageLocator& locator =
+      hb_locator_ != nullptr ? static_cast<const placement::PageLocator&>(*hb_locator_)
+                             : mp_locator;
+  absl::StatusOr<placement::TickPlan> tp =
+      planner_.Plan(tracker_.Snapshot(), locator, in, *deps_.clock);
+  if (!tp.ok()) {
+    Error(tp.status());
     counters_.cpu_locate_ns += deps_.clock->OwnCpuNs() - cpu_plan0;
-    AdjustHeadroom(/*no_mem=*/false);
     return absl::OkStatus();
   }
-
-  // Ranges that had pages planned are located afresh next tick.
-  for (const placement::PageMove& m : plan->Flatten()) {
-    auto it = residency_cache_.upper_bound(std::make_tuple(m.pid, m.addr, ~Vaddr{0}));
-    if (it == residency_cache_.begin()) continue;
-    --it;
-    const auto& [pid, start, end] = it->first;
-    if (pid == m.pid && start <= m.addr && m.addr < end) residency_cache_.erase(it);
+  // A process that is exiting has no mm any more: lookups say EINVAL (not
+  // ESRCH) until it is reaped.  Gone either way.
+  std::vector<Pid> gone = tp->gone_pids;
+  for (const placement::LocateError& e : tp->locate_errors) {
+    if (ProcessGone(e.pid)) {
+      gone.push_back(e.pid);
+    } else {
+      Error(e.status);
+    }
   }
+  for (Pid pid : gone) {
+    (void)tracker_.RemoveProcess(pid);
+    tracked_.erase(pid);
+    baseline_until_pass_.erase(pid);
+    planner_.Forget(pid);
+  }
+  if (!gone.empty()) counters_.processes = tracked_.size();
+
+  counters_.tracked_fmem_bytes = tp->tracked_fmem_bytes;
+  counters_.tracked_smem_bytes = tp->tracked_smem_bytes;
+  counters_.fmem_capacity_bytes = tp->fmem_capacity_bytes;
+  counters_.headroom_bytes = tp->headroom_bytes;
+  counters_.hot_bytes = tp->classes.hot_bytes;
+  counters_.smem_share =
+      tp->classes.total_weight > 0 ? 1.0 - tp->classes.fmem_weight_fraction : 0.0;
+  counters_.rate_mib_per_s = tp->rate_mib_per_s;
+  if (tp->budget_limited) ++counters_.budget_limited_ticks;
+  if (tp->floor_applied) ++counters_.floor_ticks;
+  const placement::ExchangePlan& plan = tp->exchange;
+  last_classes_ = std::move(tp->classes);
+  have_classes_ = true;
+  if (plan.rounds.empty()) {
+    counters_.cpu_locate_ns += deps_.clock->OwnCpuNs() - cpu_plan0;
+    planner_.Learn({});
+    return absl::OkStatus();
+  }
+  *planned_work = true;
+
   const int64_t cpu_moves0 = deps_.clock->OwnCpuNs();
   counters_.cpu_locate_ns += cpu_moves0 - cpu_plan0;
   adapters::MoverConfig mcfg;
   mcfg.max_batch_pages = config_.max_batch_pages;
-  // The plan was sized to the allowance; a cost estimate that was too low
-  // cannot overspend it by more than one batch.
-  mcfg.out_of_budget = [&] { return deps_.clock->OwnCpuNs() - cpu_plan0 >= allowance_ns; };
-  // Check the allowance at least every eighth of what it buys, and at
-  // least every 64 MiB: a batch can overshoot the allowance by what it
-  // costs beyond the estimate (under a loaded TCG host, 13 ms per MiB
-  // against the 4 ms first guess).
-  mcfg.max_batch_bytes = std::clamp<uint64_t>(
-      static_cast<uint64_t>(affordable_mib / 8 * (1 << 20)), placement::kHugePageBytes,
-      64ull << 20);
+  // The plan was sized to the allowance (or the floor rate); a cost
+  // estimate that was too low cannot overspend it by more than one batch.
+  const int64_t cpu_limit = tp->cpu_limit_ns;
+  mcfg.out_of_budget = [&] { return deps_.clock->OwnCpuNs() - cpu_moves0 >= cpu_limit; };
+  mcfg.max_batch_bytes = tp->max_batch_bytes;
   adapters::MovePagesExecutor executor(*deps_.syscall, mcfg);
-  const adapters::MoverResult r = executor.Execute(*plan);
+  const adapters::MoverResult r = executor.Execute(plan);
   const int64_t move_ns = deps_.clock->OwnCpuNs() - cpu_moves0;
   counters_.cpu_move_ns += move_ns;
-  // Learn the migration cost from what was applied (failed moves cost
-  // too, so per applied byte is the conservative figure).
-  if (r.report.applied_bytes >= (64u << 10)) {
-    const double mib = static_cast<double>(r.report.applied_bytes) / (1 << 20);
-    const double sample = static_cast<double>(move_ns) / mib;
-    counters_.move_cost_ns_per_mib = 0.5 * counters_.move_cost_ns_per_mib + 0.5 * sample;
+  // Migration beyond what the allowance held ran at the floor rate: it is
+  // governed by that rate, not charged to the budget (budget_controller.h).
+  const int64_t allowance_left = std::max<int64_t>(0, allowance_ns - (cpu_moves0 - cpu_plan0));
+  if (tp->floor_applied && move_ns > allowance_left) {
+    window_exempt_cpu_ns_ += move_ns - allowance_left;
+    counters_.cpu_floor_move_ns += move_ns - allowance_left;
   }
+  planner_.Learn({r.report.applied_bytes, move_ns, r.report.no_mem > 0});
+  counters_.move_cost_ns_per_mib = planner_.move_cost_ns_per_mib();
   if (r.stop == adapters::MoverStop::kBudget) ++counters_.budget_limited_ticks;
-  AdjustHeadroom(r.report.no_mem > 0);
   // In 4 KiB pages, whether pages moved as THPs or base pages.
   counters_.promoted_pages += r.report.applied_to_fmem_bytes / placement::kBasePageBytes;
   counters_.demoted_pages += r.report.applied_to_smem_bytes / placement::kBasePageBytes;
@@ -468,14 +326,14 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   counters_.other_failed += r.other_failed;
   counters_.move_syscalls += r.syscalls;
   spdlog::debug(
-      "plan: promote {} KiB demote {} KiB ({} moves); applied {} moves, {} KiB to FMEM, "
-      "{} KiB to SMEM; enomem {} busy {} skipped {} not tried {} stop {}; free FMEM {} KiB, "
-      "headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB",
-      plan->promote_bytes >> 10, plan->demote_bytes >> 10, r.report.planned_moves,
-      r.report.applied_moves, r.report.applied_to_fmem_bytes >> 10,
-      r.report.applied_to_smem_bytes >> 10,
+      "plan: promote {} KiB demote {} KiB ({} moves) at {:.1f} MiB/s{}; applied {} moves, {} KiB "
+      "to FMEM, {} KiB to SMEM; enomem {} busy {} skipped {} not tried {} stop {}; free FMEM {} "
+      "KiB, headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB",
+      plan.promote_bytes >> 10, plan.demote_bytes >> 10, r.report.planned_moves,
+      tp->rate_mib_per_s, tp->floor_applied ? " (floor)" : "", r.report.applied_moves,
+      r.report.applied_to_fmem_bytes >> 10, r.report.applied_to_smem_bytes >> 10,
       r.report.no_mem, r.report.busy, r.report.skipped, r.not_attempted,
-      static_cast<int>(r.stop), free_bytes >> 10, counters_.headroom_bytes >> 10,
+      static_cast<int>(r.stop), in.fmem_free_bytes >> 10, counters_.headroom_bytes >> 10,
       allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3);
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
   return absl::OkStatus();
@@ -492,8 +350,8 @@ absl::Status PlacementLoop::ChooseLocator() {
     return absl::OkStatus();
   }
   adapters::HballoonLocatorConfig hcfg;
-  hcfg.fmem_node = config_.fmem_node;
-  hcfg.smem_node = config_.smem_node;
+  hcfg.fmem_node = config_.planner.fmem_node;
+  hcfg.smem_node = config_.planner.smem_node;
   absl::StatusOr<std::unique_ptr<adapters::HballoonPageLocator>> l =
       adapters::HballoonPageLocator::Create(*deps_.hballoon, hcfg);
   if (!l.ok()) return l.status();  // a config bug: nodes were validated
@@ -525,20 +383,10 @@ bool PlacementLoop::ProcessGone(Pid pid) {
   return absl::IsNotFound(vmas.status()) || (vmas.ok() && vmas->empty());
 }
 
-void PlacementLoop::AdjustHeadroom(bool no_mem) {
-  if (no_mem) {
-    extra_headroom_bytes_ =
-        std::min(config_.enomem_max_extra_bytes, extra_headroom_bytes_ + config_.enomem_step_bytes);
-  } else {
-    const uint64_t down = config_.enomem_step_bytes / 4;
-    extra_headroom_bytes_ = extra_headroom_bytes_ > down ? extra_headroom_bytes_ - down : 0;
-  }
-}
-
 void PlacementLoop::SendTelemetry() {
   if (deps_.hballoon == nullptr) return;
   TelemetryInputs in;
-  for (int node : {config_.fmem_node, config_.smem_node}) {
+  for (int node : {config_.planner.fmem_node, config_.planner.smem_node}) {
     absl::StatusOr<adapters::NodeMeminfo> m = deps_.system->NodeMeminfo(node);
     if (m.ok()) {
       in.nodes.push_back(*m);
@@ -576,6 +424,7 @@ absl::Status PlacementLoop::Tick() {
   if (!started_) {
     started_ = true;
     start_ns_ = now;
+    cpu_start_ns_ = deps_.clock->OwnCpuNs();
     last_tick_ns_ = now - tick_ns;
     last_telemetry_ns_ = now - config_.telemetry_interval_ms * 1'000'000;
     RefreshProcesses(now);
@@ -584,13 +433,14 @@ absl::Status PlacementLoop::Tick() {
   }
   uint64_t n = 0;
   const int64_t cpu_s0 = deps_.clock->OwnCpuNs();
-  // In debt (spent more than budget * T + the bucket), sampling pauses too:
+  // In debt (spent more than budget * T + the bucket), sampling pauses:
   // at the slowest scan rate the scan ioctls alone can cost more than a
   // small budget (under TCG each one waits for a TLB-flush IPI to every
-  // vCPU).  The fixed overhead still runs; the debt is paid back by it
-  // staying below the budget.
+  // vCPU).  The debt is bounded and forgiven after an idle tick, so this
+  // pause lasts a tick or two, never for good.
   absl::Status read_status = absl::OkStatus();
-  if (budget_.in_debt()) {
+  const bool paused = budget_.in_debt();
+  if (paused) {
     ++counters_.budget_paused_ticks;
   } else {
     read_status = ReadSamples(&n);
@@ -614,28 +464,16 @@ absl::Status PlacementLoop::Tick() {
   // The rate limit is per second of elapsed time, so a late tick may move more.
   const int64_t interval = std::clamp<int64_t>(now - last_tick_ns_, tick_ns / 4, 4 * tick_ns);
   last_tick_ns_ = now;
-  absl::Status moved = absl::OkStatus();
   if (!locator_chosen_) {
     if (absl::Status st = ChooseLocator(); !st.ok()) return st;
   }
-  if (counters_.ticks == 0) {
-    // The first budget window starts here: start-up work (every process's
-    // maps, the first samples) is not what the controller should throttle
-    // sampling for, but the first tick's placement work is charged.
-    budget_.Update(0, 0);
-    window_samples_ = 0;
-    window_sampling_cpu_ns_ = 0;
-    window_cpu0_ns_ = deps_.clock->OwnCpuNs();
-    if (deps_.source_control != nullptr) (void)deps_.source_control->TakePagesScanned();
-  }
+  // Placement runs every tick: the allowance sizes its moves, the
+  // planner's floor rate keeps them going when the allowance is spent.
   const int64_t allowance = budget_.placement_allowance_ns();
-  if (allowance > 0) {
-    moved = PlanAndMove(interval, allowance);
-    if (hb_locator_ != nullptr) counters_.locate_pages = hb_locator_->pages_walked();
-  } else {
-    // Out of CPU credit: sampling goes on, placement waits for the bucket.
-    ++counters_.budget_skipped_ticks;
-  }
+  if (allowance == 0) ++counters_.budget_skipped_ticks;
+  bool planned_work = false;
+  absl::Status moved = PlanAndMove(interval, allowance, &planned_work);
+  if (hb_locator_ != nullptr) counters_.locate_pages = hb_locator_->pages_walked();
   const int64_t cpu_o0 = deps_.clock->OwnCpuNs();
 
   ++counters_.ticks;
@@ -647,14 +485,25 @@ absl::Status PlacementLoop::Tick() {
 
   const uint64_t scanned =
       deps_.source_control != nullptr ? deps_.source_control->TakePagesScanned() : 0;
-  // Everything but sampling (placement, refresh, telemetry, the status
-  // file) is paid from the bucket; the sampling loop governs its own part.
   const int64_t cpu_now = deps_.clock->OwnCpuNs();
-  const int64_t other_cpu = (cpu_now - window_cpu0_ns_) - window_sampling_cpu_ns_;
-  counters_.budget = budget_.Update(window_samples_, scanned, other_cpu);
+  if (counters_.ticks == 1) {
+    // Start-up is not debt: the first tick (every process's maps, the
+    // first samples, the first lookup of every range and the placement it
+    // led to) ran before the budget's first window, which starts here.
+    counters_.cpu_startup_ns = cpu_now - cpu_start_ns_;
+    budget_.Update(0, 0);
+  } else {
+    // Everything but sampling (placement, refresh, telemetry, the status
+    // file) is paid from the bucket, less migration at the floor rate; the
+    // sampling loop governs its own part.
+    const int64_t other_cpu = (cpu_now - window_cpu0_ns_) - window_sampling_cpu_ns_;
+    counters_.budget = budget_.Update(window_samples_, scanned, other_cpu, window_exempt_cpu_ns_);
+    if (paused && !planned_work) counters_.debt_forgiven_ns += budget_.ForgiveDebt();
+  }
   window_cpu0_ns_ = cpu_now;
   window_samples_ = 0;
   window_sampling_cpu_ns_ = 0;
+  window_exempt_cpu_ns_ = 0;
   if (deps_.source_control != nullptr) {
     deps_.source_control->SetRates(budget_.sample_period(), budget_.scan_pages_per_s());
   }
@@ -711,7 +560,18 @@ std::string PlacementLoop::StatusJson() const {
   j["cpu_locate_ns"] = c.cpu_locate_ns;
   j["cpu_move_ns"] = c.cpu_move_ns;
   j["cpu_other_ns"] = c.cpu_other_ns;
-  j["wall_ns"] = started_ ? deps_.clock->MonotonicNs() - start_ns_ : 0;
+  j["cpu_status_ns"] = c.cpu_status_ns;
+  j["cpu_startup_ns"] = c.cpu_startup_ns;
+  j["cpu_floor_move_ns"] = c.cpu_floor_move_ns;
+  // Fixed overhead: what the daemon spends whether or not anything is hot
+  // (process and maps refresh, epochs, budget, telemetry, the status file),
+  // as % of one vCPU since start; the goal is <= 20 % of the budget.
+  const int64_t fixed_ns = c.cpu_refresh_ns + c.cpu_other_ns + c.cpu_status_ns;
+  const int64_t wall_ns = started_ ? deps_.clock->MonotonicNs() - start_ns_ : 0;
+  j["cpu_fixed_ns"] = fixed_ns;
+  j["fixed_overhead_pct"] =
+      wall_ns > 0 ? 100.0 * static_cast<double>(fixed_ns) / static_cast<double>(wall_ns) : 0.0;
+  j["wall_ns"] = wall_ns;
   j["budget_pct"] = c.budget.budget_pct;
   j["budget_used_pct"] = c.budget.used_pct;
   j["budget_smoothed_pct"] = c.budget.smoothed_pct;
@@ -723,6 +583,10 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_skipped_ticks"] = c.budget_skipped_ticks;
   j["budget_limited_ticks"] = c.budget_limited_ticks;
   j["budget_paused_ticks"] = c.budget_paused_ticks;
+  j["budget_exempt_pct"] = c.budget.exempt_pct;
+  j["debt_forgiven_ms"] = static_cast<double>(c.debt_forgiven_ns) / 1e6;
+  j["floor_ticks"] = c.floor_ticks;
+  j["rate_mib_per_s"] = c.rate_mib_per_s;
   j["move_cost_us_per_mib"] = c.move_cost_ns_per_mib / 1e3;
   j["sample_period"] = c.budget.sample_period;
   j["scan_pages_per_s"] = c.budget.scan_pages_per_s;

@@ -7,30 +7,28 @@
 //      processes (deny-list, kernel threads, zombies and hplaced itself
 //      skipped), read their placeable VMAs -> RangeTracker::SetVmas; exited
 //      processes are removed; the scan targets go to the source.
-//   2. drain the sample source into the tracker (bounded per tick).
-//   3. Snapshot -> locate every range (move_pages query, once per tick) ->
-//      FMEM capacity = tracked bytes on FMEM + free FMEM - the balloon's
-//      pending growth (target - actual on the FMEM node, from GET_INFO) ->
-//      Classify (capacity, headroom) -> PlanExchange (rate limit x tick)
-//      -> MovePagesExecutor.  A raised balloon target therefore shows up as
-//      missing free FMEM and the planner demotes the coldest pages first.
+//   2. drain the sample source into the tracker (bounded per tick), unless
+//      the budget is in debt.
+//   3. read the system view (free FMEM usable by migrations, the balloon's
+//      pending growth from GET_INFO) -> placement::TickPlanner::Plan (the
+//      per-tick policy, shared with tiervm-sim: locate, capacity, headroom,
+//      classify, rate from the CPU allowance with a floor, exchange plan)
+//      -> MovePagesExecutor -> TickPlanner::Learn (migration cost, ENOMEM
+//      headroom).
 //   4. every epoch_ticks ticks: RangeTracker::EndEpoch (merge/split/decay).
-//   5. BudgetController::Update(samples, pages scanned, placement CPU) ->
-//      source rates and the placement allowance.
-//
-// The CPU budget covers everything the daemon does.  Sampling (scan
-// ioctls, ingest) is held to its share by the controller's closed loop on
-// the scan rate / sample period.  Everything else is paid from the
-// controller's bucket: fixed overhead (process refresh, epochs, telemetry)
-// as it comes, and placement work (step 3: locate, classify, plan, move)
-// runs only while the bucket has credit, and the bytes a tick
-// may move are what the remaining allowance buys at the measured migration
-// cost (ns per byte, learnt from each execution).  A tick without credit
-// skips step 3; its counters say so (budget_skipped_ticks).  In debt
-// (more spent than budget * T + the bucket) step 2 pauses too
-// (budget_paused_ticks), so the daemon's CPU converges to the budget even
-// when its slowest sampling costs more.
+//   5. BudgetController::Update(samples, pages scanned, other CPU, CPU of
+//      floor-rate migration) -> source rates and the next allowance.
 //   6. every telemetry_interval_ms: SUBMIT_STATS (see BuildTelemetry).
+//
+// The CPU budget bounds detection and the migration it pays for; it never
+// makes the daemon inert (budget_controller.h).  Sampling is held to its
+// share by the controller's closed loop; everything else is paid from the
+// bucket.  The first tick is start-up and is not charged.  Placement runs
+// every tick: the allowance buys moves at the learnt migration cost, and
+// whenever something hotter sits on SMEM the planner moves at least at its
+// floor rate, whose CPU beyond the allowance is counted (cpu_floor_move_ns)
+// but not charged.  In debt (bounded) sampling pauses; a paused tick that
+// planned nothing has its debt forgiven.
 //
 // Owns: the tracker, budget controller, counters and last status.  Borrows
 // everything in LoopDeps (must outlive the loop).  One thread.
@@ -60,6 +58,7 @@
 #include "placement/page_locator.h"
 #include "placement/clock.h"
 #include "placement/range_tracker.h"
+#include "placement/tick_planner.h"
 #include "placement/sample_source.h"
 
 namespace tiervm::hplaced {
@@ -109,8 +108,14 @@ struct LoopCounters {
   int64_t cpu_other_ns = 0;    // epoch, budget, telemetry
   uint64_t budget_skipped_ticks = 0;  // step 3 skipped: bucket empty
   uint64_t budget_limited_ticks = 0;  // moves cut to what the allowance buys
-  uint64_t budget_paused_ticks = 0;   // no sampling either: in debt
+  uint64_t budget_paused_ticks = 0;   // no sampling: in debt
+  uint64_t floor_ticks = 0;           // the floor rate lifted the moves
+  int64_t cpu_floor_move_ns = 0;      // migration at the floor, not charged
+  int64_t cpu_status_ns = 0;          // writing the status file (NoteStatusCpu)
+  int64_t cpu_startup_ns = 0;         // the first tick, before the budget's window
+  int64_t debt_forgiven_ns = 0;       // debt dropped after idle ticks
   double move_cost_ns_per_mib = 0;    // learnt migration cost (EWMA)
+  double rate_mib_per_s = 0;          // latest tick's migration rate
   std::string last_error;
   // Latest tick (not cumulative).
   size_t processes = 0;
@@ -144,15 +149,6 @@ struct TelemetryInputs {
 };
 std::vector<virtio_hballoon_stat> BuildTelemetry(const TelemetryInputs& in);
 
-// Residency of a range and the tick it was located at, kept across ticks
-// (see TickLocator in placement_loop.cc).
-struct ResidencyEntry {
-  absl::StatusOr<placement::Residency> res;
-  uint64_t tick = 0;
-};
-using ResidencyCache =
-    std::map<std::tuple<Pid, placement::Vaddr, placement::Vaddr>, ResidencyEntry>;
-
 class PlacementLoop {
  public:
   // CHECK-fails on a config that does not Validate() or missing deps.
@@ -164,6 +160,9 @@ class PlacementLoop {
   absl::Status Tick();
 
   const LoopCounters& counters() const { return counters_; }
+  // CPU the caller spent writing the status file: fixed overhead, reported
+  // with the rest of it.
+  void NoteStatusCpu(int64_t ns) { counters_.cpu_status_ns += ns; }
   // Records what main's NumaBalancingGuard found and did, for StatusJson.
   void NoteNumaBalancing(const NumaBalancingState& s) {
     counters_.numa_balancing_before = s.before.value_or(-1);
@@ -177,10 +176,10 @@ class PlacementLoop {
   void RefreshProcesses(int64_t now_ns);
   void RefreshProcessesInner(int64_t now_ns);
   absl::Status ReadSamples(uint64_t* read);
-  // `allowance_ns`: CPU this call may spend (locate, plan, move).
-  absl::Status PlanAndMove(int64_t interval_ns, int64_t allowance_ns);
+  // `allowance_ns`: CPU this call may spend (locate, plan, move) before
+  // the planner's floor rate takes over.  *planned_work: moves planned.
+  absl::Status PlanAndMove(int64_t interval_ns, int64_t allowance_ns, bool* planned_work);
   void SendTelemetry();
-  void AdjustHeadroom(bool no_mem);
   // Settles config_.locator ("auto") on the first tick: hballoon when the
   // module answers HBALLOON_IOC_LOCATE, else move_pages.  An error only
   // when "hballoon" was asked for and cannot be had.
@@ -198,6 +197,7 @@ class PlacementLoop {
   // Own CPU at the last budget update, and spent sampling since.
   int64_t window_cpu0_ns_ = 0;
   int64_t window_sampling_cpu_ns_ = 0;
+  int64_t window_exempt_cpu_ns_ = 0;  // floor-rate migration this window
   absl::flat_hash_set<Pid> tracked_;
   // New processes whose samples are dropped until the source's pass
   // counter reaches this (see RefreshProcesses).
@@ -205,13 +205,13 @@ class PlacementLoop {
   std::vector<placement::Sample> buffer_;
   bool started_ = false;
   int64_t start_ns_ = 0;
+  int64_t cpu_start_ns_ = 0;
   int64_t last_tick_ns_ = 0;
   int64_t last_maps_ns_ = 0;
   int64_t last_telemetry_ns_ = 0;
   uint64_t window_samples_ = 0;
   bool have_classes_ = false;
-  uint64_t extra_headroom_bytes_ = 0;  // grown on ENOMEM, see config
-  ResidencyCache residency_cache_;
+  placement::TickPlanner planner_;  // the per-tick policy (pure)
   bool locator_chosen_ = false;
   std::unique_ptr<adapters::HballoonPageLocator> hb_locator_;  // null: move_pages
   placement::Classification last_classes_;

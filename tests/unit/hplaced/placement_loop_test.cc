@@ -158,7 +158,7 @@ class LoopTest : public ::testing::Test {
     for (uint64_t off = 0; off < kHotBytes; off += kPage) mem.AddPage(kPid, kHot + off, kPage, kSmem);
     system.procs[kPid] = {"work", {{kCold, kCold + kColdBytes}, {kHot, kHot + kHotBytes}}};
     system.procs[kSelf] = {"hplaced", {{0x10000000, 0x10000000 + 4 * kMiB}}};
-    config.headroom_bytes = 1 * kMiB;
+    config.planner.headroom_bytes = 1 * kMiB;
     config.telemetry_interval_ms = 2000;
     mem.on_move = [this] {
       max_fmem_used = std::max(max_fmem_used, mem.used_bytes(kFmem));
@@ -214,9 +214,9 @@ TEST_F(LoopTest, PromotesHotRegionWithoutOverflowingFmem) {
   const LoopCounters& c = loop.counters();
   EXPECT_EQ(c.promoted_pages, kHotBytes / kPage);
   // FMEM was full but for 4 MiB: only what the headroom needs is demoted.
-  EXPECT_EQ(c.demoted_pages, (kHotBytes + config.headroom_bytes - 4 * kMiB) / kPage);
+  EXPECT_EQ(c.demoted_pages, (kHotBytes + config.planner.headroom_bytes - 4 * kMiB) / kPage);
   EXPECT_LE(static_cast<double>(c.promoted_pages + c.demoted_pages) / c.promoted_pages, 2.0);
-  EXPECT_LE(max_fmem_used, kFmemCap - config.headroom_bytes);
+  EXPECT_LE(max_fmem_used, kFmemCap - config.planner.headroom_bytes);
   EXPECT_EQ(mem.capacity_refusals(), 0u);
   EXPECT_EQ(c.errors, 0u) << c.last_error;
   EXPECT_EQ(c.epochs, 6u);
@@ -278,7 +278,7 @@ TEST_F(LoopTest, RaisedBalloonTargetDemotesColdestFirst) {
   Touch(kCold, 2 * kMiB);
   Tick(loop);
   EXPECT_EQ(loop.counters().balloon_pending_bytes, 8 * kMiB);
-  EXPECT_GE(mem.free_bytes(kFmem), 8 * kMiB + config.headroom_bytes);
+  EXPECT_GE(mem.free_bytes(kFmem), 8 * kMiB + config.planner.headroom_bytes);
   // Only as much as the balloon needs, all of it cold.
   EXPECT_LE((loop.counters().demoted_pages - demoted0) * kPage, 8 * kMiB + 4 * kMiB);
   EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
@@ -369,12 +369,14 @@ TEST_F(LoopTest, BudgetLowersTheScanRateWhenTheDaemonCostsTooMuch) {
   EXPECT_TRUE(loop.counters().budget.over_budget || loop.counters().budget.smoothed_pct > 1.0);
 }
 
-// Migration is paid from the CPU budget: with every moved 4 KiB page
-// costing 1 ms of the daemon's CPU (a slow TCG guest), a 10 % budget with a
-// 1 s bucket paces the promotion of the hot region over many ticks, and at
-// no point has the daemon spent more than budget * T + the bucket + one
-// move_pages batch (the executor's check) + one tick's fixed cost.
+// With the floor rate off, migration is paid from the CPU budget: with
+// every moved 4 KiB page costing 1 ms of the daemon's CPU (a slow TCG
+// guest), a 10 % budget with a 1 s bucket paces the promotion of the hot
+// region over many ticks, and at no point has the daemon spent more than
+// the start-up tick + budget * T + the bucket + one move_pages batch (the
+// executor's check) + one tick's fixed cost.
 TEST_F(LoopTest, MigrationIsPacedByTheCpuBudget) {
+  config.planner.min_rate_mib_per_s = 0;
   config.budget.budget_pct = 10;
   config.budget.burst_s = 1;
   config.max_batch_pages = 16;
@@ -395,7 +397,8 @@ TEST_F(LoopTest, MigrationIsPacedByTheCpuBudget) {
     // the budget window started in the first one, at 0 s.
     const double t_ns = static_cast<double>(ticks) * 1e9;
     const double spent = static_cast<double>(clock.OwnCpuNs() - cpu0);
-    ASSERT_LE(spent, 0.10 * t_ns + bucket_ns + 16 * page_cpu_ns + 2e6 + 1e6)
+    const double startup = static_cast<double>(loop.counters().cpu_startup_ns);
+    ASSERT_LE(spent, startup + 0.10 * t_ns + bucket_ns + 16 * page_cpu_ns + 2e6 + 1e6)
         << "tick " << ticks;
   }
   const LoopCounters& c = loop.counters();
@@ -405,41 +408,55 @@ TEST_F(LoopTest, MigrationIsPacedByTheCpuBudget) {
   EXPECT_GT(c.budget_limited_ticks + c.budget_skipped_ticks, 0u);
   // The learnt cost: 256 pages per MiB at 1 ms each.
   EXPECT_NEAR(c.move_cost_ns_per_mib, 256e6, 256e6 * 0.2);
-  EXPECT_LE(max_fmem_used, kFmemCap - config.headroom_bytes);
+  EXPECT_LE(max_fmem_used, kFmemCap - config.planner.headroom_bytes);
   EXPECT_EQ(c.errors, 0u) << c.last_error;
   const std::string status = loop.StatusJson();
   EXPECT_NE(status.find("\"budget_credit_ms\""), std::string::npos);
   EXPECT_NE(status.find("\"move_cost_us_per_mib\""), std::string::npos);
 }
 
-// Out of credit, a tick plans nothing (and does not even locate pages);
-// sampling goes on.
-TEST_F(LoopTest, NoCreditNoPlacement) {
-  config.budget.budget_pct = 0.1;
-  config.budget.burst_s = 0;  // no bucket: only what a window earns
-  PlacementLoop loop = MakeLoop();
-  Touch(kCold, kColdBytes);
-  for (int t = 0; t < 4; ++t) {
-    Touch(kHot, kHotBytes);
-    ASSERT_TRUE(loop.Tick().ok());
-    clock.Advance(1'000'000'000, 50'000'000);  // 5 % of a CPU elsewhere
+// Out of credit (a budget far below what the daemon costs, as under TCG),
+// placement is not starved: the floor rate still promotes the hot region,
+// its CPU beyond the allowance is counted but not charged, and the debt
+// stays bounded.  With the floor off, nothing moves.
+class NoCreditTest : public LoopTest {
+ protected:
+  void Run(double floor_mib_per_s) {
+    config.planner.min_rate_mib_per_s = floor_mib_per_s;
+    config.budget.budget_pct = 0.1;
+    config.budget.burst_s = 0;  // no bucket: only what a window earns
+    PlacementLoop loop = MakeLoop();
+    Touch(kCold, kColdBytes);
+    for (int t = 0; t < 8; ++t) {
+      Touch(kHot, kHotBytes);
+      ASSERT_TRUE(loop.Tick().ok());
+      clock.Advance(1'000'000'000, 50'000'000);  // 5 % of a CPU elsewhere
+    }
+    const LoopCounters& c = loop.counters();
+    EXPECT_GE(c.budget_skipped_ticks, 3u);
+    EXPECT_GT(c.samples, 0u);
+    // Bounded debt: budget * max_debt_s.
+    EXPECT_GE(c.budget.credit_ns,
+              -static_cast<int64_t>(0.001 * config.budget.max_debt_s * 1e9));
+    if (floor_mib_per_s > 0) {
+      EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+      EXPECT_GT(c.floor_ticks, 0u);
+      EXPECT_GE(c.cpu_floor_move_ns, 0);
+    } else {
+      EXPECT_EQ(c.promoted_pages, 0u);
+      EXPECT_EQ(c.floor_ticks, 0u);
+    }
   }
-  const LoopCounters& c = loop.counters();
-  // The bucket starts empty (burst 0) and sampling-side cost keeps it in
-  // debt: no tick after the first could place anything.
-  EXPECT_GE(c.budget_skipped_ticks, 3u);
-  EXPECT_EQ(c.promoted_pages, 0u);
-  EXPECT_TRUE(c.budget.over_budget);
-  // In debt, sampling pauses too (the first tick still sampled).
-  EXPECT_GE(c.budget_paused_ticks, 2u);
-  EXPECT_GT(c.samples, 0u);
-  EXPECT_FALSE(source.queue.empty());
-}
+};
+
+TEST_F(NoCreditTest, TheFloorStillPlaces) { Run(32); }
+TEST_F(NoCreditTest, WithoutTheFloorNothingMoves) { Run(0); }
 
 // Sampling that costs more than the budget even at the slowest scan rate
-// (each scan ioctl waits for IPIs under TCG) is paused while in debt, so
-// the daemon's CPU still converges to the budget.
-TEST_F(LoopTest, SamplingPausesWhileInDebt) {
+// (each scan ioctl waits for IPIs under TCG) pauses while in debt; the debt
+// is bounded and forgiven after an idle tick, so sampling resumes: the
+// daemon never goes inert, and it samples at most every other tick.
+TEST_F(LoopTest, SamplingPausesWhileInDebtButNeverForGood) {
   config.budget.budget_pct = 1;
   config.budget.burst_s = 2;
   PlacementLoop loop = MakeLoop();
@@ -447,18 +464,21 @@ TEST_F(LoopTest, SamplingPausesWhileInDebt) {
   // Every read costs 50 ms (5 % of a CPU at one read per second).
   source.on_read = [this] { clock.Advance(0, 50'000'000); };
   const int kTicks = 200;
+  uint64_t samples_at_150 = 0;
   for (int t = 0; t < kTicks; ++t) {
     Touch(kHot, 64 * kPage);
     ASSERT_TRUE(loop.Tick().ok());
     clock.Advance(1'000'000'000, 0);
+    if (t == 150) samples_at_150 = loop.counters().samples;
   }
   const LoopCounters& c = loop.counters();
-  EXPECT_GT(c.budget_paused_ticks, kTicks / 2);
+  EXPECT_GE(c.budget_paused_ticks, static_cast<uint64_t>(kTicks / 3));
+  EXPECT_LE(c.budget_paused_ticks, static_cast<uint64_t>(2 * kTicks / 3));
+  EXPECT_GT(c.samples, samples_at_150);  // still sampling at the end
+  EXPECT_GT(c.debt_forgiven_ns, 0);
   const double spent = static_cast<double>(clock.OwnCpuNs() - cpu0);
-  // budget * T + bucket + one tick's sampling (a tick reads until the
-  // source returns nothing: two reads here).
-  EXPECT_LE(spent, 0.01 * kTicks * 1e9 + 0.02e9 + 100e6);
-  EXPECT_GE(spent, 0.5 * 0.01 * kTicks * 1e9);  // and it does sample
+  // Every other tick at most: two 50 ms reads per sampled tick.
+  EXPECT_LE(spent, (kTicks / 2 + 2) * 100e6);
 }
 
 // move_pages moves go to `mem` (capacity, meminfo) and are mirrored into
@@ -512,7 +532,7 @@ TEST(LoopLocator, HballoonLocatorMovesThpsWholeWithoutQueries) {
   ScriptedSource source;
   placement::FakeClock clock;
   HplacedConfig config;
-  config.headroom_bytes = 1 * kMiB;
+  config.planner.headroom_bytes = 1 * kMiB;
   LoopDeps d;
   d.system = &system;
   d.source = &source;
@@ -581,7 +601,7 @@ TEST_F(LoopTest, BrokenSourceIsFatalUnlessOptional) {
 }
 
 TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
-  config.headroom_bytes = 10 * kMiB;  // 4 MiB free now: 6 MiB must go
+  config.planner.headroom_bytes = 10 * kMiB;  // 4 MiB free now: 6 MiB must go
   PlacementLoop loop = MakeLoop(/*with_source=*/false);
   Tick(loop);
   Tick(loop);
@@ -594,7 +614,7 @@ TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
 // Free FMEM a little under the headroom (above half of it) is the kernel's
 // churn: nothing is demoted for it.
 TEST_F(LoopTest, ASmallDipUnderTheHeadroomDemotesNothing) {
-  config.headroom_bytes = 6 * kMiB;  // 4 MiB free: above the 3 MiB mark
+  config.planner.headroom_bytes = 6 * kMiB;  // 4 MiB free: above the 3 MiB mark
   PlacementLoop loop = MakeLoop(/*with_source=*/false);
   Tick(loop);
   Tick(loop);
@@ -627,7 +647,7 @@ TEST_F(LoopTest, ScanningSourceFirstPassesOverANewProcessAreDropped) {
 
 TEST_F(LoopTest, DataTouchedOnceStopsBeingHotOnceFaint) {
   for (double threshold : {4.0, 0.0}) {
-    config.min_hot_weight_per_mib = threshold;
+    config.planner.min_hot_weight_per_mib = threshold;
     PlacementLoop loop = MakeLoop();
     Touch(kHot, kHotBytes);  // once (256 per MiB), then never again
     Tick(loop);
@@ -663,8 +683,8 @@ class EnomemOnPromote final : public adapters::PageMoveSyscall {
 };
 
 TEST_F(LoopTest, EnomemGrowsTheHeadroomAndCleanTicksShrinkIt) {
-  config.enomem_step_bytes = 2 * kMiB;
-  config.enomem_max_extra_bytes = 3 * kMiB;
+  config.planner.enomem_step_bytes = 2 * kMiB;
+  config.planner.enomem_max_extra_bytes = 3 * kMiB;
   EnomemOnPromote sys(mem);
   sys.fail_calls = 2;
   LoopDeps d;
@@ -677,19 +697,19 @@ TEST_F(LoopTest, EnomemGrowsTheHeadroomAndCleanTicksShrinkIt) {
   Touch(kHot, kHotBytes);
   Tick(loop);  // promotions refused
   EXPECT_GT(loop.counters().no_mem, 0u);
-  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes);
+  EXPECT_EQ(loop.counters().headroom_bytes, config.planner.headroom_bytes);
   Touch(kHot, kHotBytes);
   Tick(loop);  // refused again, planned with 2 MiB more headroom
-  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes + 2 * kMiB);
+  EXPECT_EQ(loop.counters().headroom_bytes, config.planner.headroom_bytes + 2 * kMiB);
   Touch(kHot, kHotBytes);
   Tick(loop);  // capped at 3 MiB extra; promotions go through now
-  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes + 3 * kMiB);
-  EXPECT_GE(mem.free_bytes(kFmem), config.headroom_bytes + 3 * kMiB);
+  EXPECT_EQ(loop.counters().headroom_bytes, config.planner.headroom_bytes + 3 * kMiB);
+  EXPECT_GE(mem.free_bytes(kFmem), config.planner.headroom_bytes + 3 * kMiB);
   for (int t = 0; t < 8; ++t) {
     Touch(kHot, kHotBytes);
     Tick(loop);
   }
-  EXPECT_EQ(loop.counters().headroom_bytes, config.headroom_bytes);  // shrunk back
+  EXPECT_EQ(loop.counters().headroom_bytes, config.planner.headroom_bytes);  // shrunk back
   EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
   EXPECT_EQ(mem.capacity_refusals(), 0u);
 }
@@ -720,8 +740,8 @@ uint64_t QueriedPages(const FakePageMoveSyscall& mem, size_t from_call) {
 }
 
 TEST_F(LoopTest, WindowedPlanningStillPromotesEverythingAndCachingCutsQueries) {
-  config.locate_window_pages = 256;  // 1 MiB windows: the hot range needs 4 ticks
-  config.locate_refresh_ticks = 8;
+  config.planner.locate_window_pages = 256;  // 1 MiB windows: the hot range needs 4 ticks
+  config.planner.locate_refresh_ticks = 8;
   PlacementLoop loop = MakeLoop();
   Touch(kCold, kColdBytes);
   for (int t = 0; t < 12; ++t) {
@@ -729,7 +749,7 @@ TEST_F(LoopTest, WindowedPlanningStillPromotesEverythingAndCachingCutsQueries) {
     Tick(loop);
   }
   EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
-  EXPECT_LE(max_fmem_used, kFmemCap - config.headroom_bytes);
+  EXPECT_LE(max_fmem_used, kFmemCap - config.planner.headroom_bytes);
   EXPECT_EQ(mem.capacity_refusals(), 0u);
   // Steady state: nothing moves, so ranges are re-queried only every 8 ticks.
   const size_t c0 = mem.calls().size();

@@ -1,0 +1,270 @@
+#include "placement/tick_planner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "placement/check.h"
+
+namespace tiervm::placement {
+namespace {
+
+constexpr double kMiB = 1 << 20;
+
+// The planner's view of page locations for one tick, bounding what it
+// costs: lookups are the daemon's largest CPU cost (tens of us per page
+// under TCG when move_pages(2) answers).
+//  * Locate() results are kept across ticks (`cache`) and re-queried only
+//    when older than `refresh_ticks` or when pages of the range were planned
+//    to move (Plan erases those entries).  A split or merge makes new
+//    boundaries: a new key is a miss.
+//  * ForEachPage() over a range longer than `window_pages` walks only a
+//    window of that many pages at an offset that rotates with the tick, so
+//    planning on a 400 MiB cold range does not list all its pages every
+//    tick; successive ticks see other windows.  The exchange planner plans
+//    only pages it is shown, so a window can only make it move less.
+class CachingLocator final : public PageLocator {
+ public:
+  CachingLocator(const PageLocator& inner, ResidencyCache& cache, uint64_t tick,
+                 uint64_t refresh_ticks, uint64_t window_pages, uint64_t tick_pages)
+      : inner_(inner), cache_(cache), tick_(tick), refresh_(refresh_ticks),
+        window_pages_(window_pages),
+        pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
+
+  absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
+    auto key = std::make_tuple(pid, start, end);
+    auto it = cache_.find(key);
+    if (it != cache_.end() && tick_ - it->second.tick < refresh_) return it->second.res;
+    absl::StatusOr<Residency> r = inner_.Locate(pid, start, end);
+    cache_[key] = ResidencyEntry{r, tick_};
+    return r;
+  }
+
+  absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
+                           absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    // Past the tick's page budget the planner is shown nothing more (it
+    // then plans fewer moves this tick, never unsafe ones).
+    if (pages_left_ == 0) return absl::OkStatus();
+    const uint64_t npages = (end - start) / kBasePageBytes;
+    const uint64_t window = std::min(window_pages_ == 0 ? npages : window_pages_, pages_left_);
+    if (npages <= window) {
+      pages_left_ -= npages;
+      return inner_.ForEachPage(pid, start, end, fn);
+    }
+    // Whole windows, the last one ending at the range end.
+    const uint64_t windows = (npages + window - 1) / window;
+    const uint64_t w = tick_ % windows;
+    const Vaddr lo = start + w * window * kBasePageBytes;
+    const Vaddr hi = std::min<Vaddr>(end, lo + window * kBasePageBytes);
+    pages_left_ -= (hi - lo) / kBasePageBytes;
+    return inner_.ForEachPage(pid, lo, hi, fn);
+  }
+
+ private:
+  const PageLocator& inner_;
+  ResidencyCache& cache_;
+  uint64_t tick_, refresh_, window_pages_;
+  mutable uint64_t pages_left_;
+};
+
+}  // namespace
+
+absl::Status TickPlannerConfig::Validate() const {
+  if (fmem_node < 0 || smem_node < 0 || fmem_node == smem_node) {
+    return absl::InvalidArgumentError("fmem and smem nodes must be distinct and >= 0");
+  }
+  if (!(rate_limit_mib_per_s > 0) || !(min_rate_mib_per_s >= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "need rate_limit_mib_per_s > 0 and min_rate_mib_per_s >= 0, got ",
+        rate_limit_mib_per_s, " and ", min_rate_mib_per_s));
+  }
+  if (round_bytes == 0 || !(thp_max_unevenness >= 1)) {
+    return absl::InvalidArgumentError("need round_bytes > 0 and thp_max_unevenness >= 1");
+  }
+  if (!(initial_move_cost_us_per_mib > 0) || !(min_hot_weight_per_mib >= 0)) {
+    return absl::InvalidArgumentError(
+        "need initial_move_cost_us_per_mib > 0 and min_hot_weight_per_mib >= 0");
+  }
+  if (locate_refresh_ticks < 1) {
+    return absl::InvalidArgumentError("locate_refresh_ticks must be >= 1");
+  }
+  return absl::OkStatus();
+}
+
+TrackerSnapshot WithoutFaintRanges(const TrackerSnapshot& snap, double min_weight_per_mib) {
+  if (min_weight_per_mib <= 0) return snap;
+  std::vector<RangeStats> ranges = snap.ranges();
+  for (RangeStats& r : ranges) {
+    if (r.density() < min_weight_per_mib) {
+      r.weight = 0;
+      r.store_weight = 0;
+      r.sub_weight.fill(0);
+    }
+  }
+  return TrackerSnapshot(snap.epoch(), std::move(ranges));
+}
+
+TickPlanner::TickPlanner(const TickPlannerConfig& config)
+    : config_(config), move_cost_ns_per_mib_(config.initial_move_cost_us_per_mib * 1e3) {
+  PLACEMENT_CHECK(config_.Validate().ok());
+}
+
+void TickPlanner::Forget(Pid pid) {
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    it = std::get<0>(it->first) == pid ? cache_.erase(it) : std::next(it);
+  }
+}
+
+absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
+                                           const PageLocator& locator, const TickInputs& in,
+                                           const Clock& clock) {
+  if (in.interval_ns <= 0) return absl::InvalidArgumentError("interval_ns must be > 0");
+  const int64_t cpu0 = clock.OwnCpuNs();
+  TickPlan out;
+  TrackerSnapshot snap = WithoutFaintRanges(snapshot, config_.min_hot_weight_per_mib);
+
+  // Forget ranges that no longer exist (split, merged, unmapped, exited).
+  {
+    absl::flat_hash_set<std::tuple<Pid, Vaddr, Vaddr>> live;
+    for (const RangeStats& r : snap.ranges()) live.insert({r.pid, r.start, r.end});
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      it = live.contains(it->first) ? std::next(it) : cache_.erase(it);
+    }
+  }
+  CachingLocator cached(locator, cache_, in.tick,
+                        static_cast<uint64_t>(config_.locate_refresh_ticks),
+                        config_.locate_window_pages, config_.locate_tick_pages);
+
+  // Locate every range; a process whose lookup fails is left out of this
+  // tick (the caller decides whether it is gone).
+  absl::flat_hash_set<Pid> excluded;
+  for (const RangeStats& r : snap.ranges()) {
+    if (excluded.contains(r.pid)) continue;
+    absl::StatusOr<Residency> res = cached.Locate(r.pid, r.start, r.end);
+    if (!res.ok()) {
+      excluded.insert(r.pid);
+      if (absl::IsNotFound(res.status())) {
+        out.gone_pids.push_back(r.pid);
+      } else {
+        out.locate_errors.push_back({r.pid, res.status()});
+      }
+      continue;
+    }
+    out.tracked_fmem_bytes += res->fmem_bytes;
+    out.tracked_smem_bytes += res->smem_bytes;
+  }
+  if (!excluded.empty()) {
+    std::vector<RangeStats> keep;
+    for (const RangeStats& r : snap.ranges()) {
+      if (!excluded.contains(r.pid)) keep.push_back(r);
+    }
+    snap = TrackerSnapshot(snap.epoch(), std::move(keep));
+    for (Pid pid : excluded) Forget(pid);
+  }
+
+  // What placement may fill: what tracked pages hold on FMEM now plus what
+  // is free and not promised to the balloon.  Kernel and page-cache use is
+  // thereby left out without estimating it.
+  const uint64_t free_bytes = in.fmem_free_bytes;
+  const uint64_t pending = in.balloon_pending_bytes;
+  const uint64_t avail = out.tracked_fmem_bytes + free_bytes;
+  out.fmem_capacity_bytes = avail > pending ? avail - pending : 0;
+  out.headroom_bytes = config_.headroom_bytes + extra_headroom_bytes_;
+
+  ClassifierConfig ccfg;
+  ccfg.fmem_capacity_bytes = out.fmem_capacity_bytes;
+  ccfg.headroom_bytes = std::min(out.headroom_bytes, out.fmem_capacity_bytes);
+  absl::StatusOr<Classification> classes = Classify(snap, cached, ccfg);
+  if (!classes.ok()) return classes.status();
+  out.classes = std::move(*classes);
+
+  // The planner demotes until free FMEM reaches the headroom.  Free memory
+  // promised to the balloon does not count; when the promise exceeds what
+  // is free, the shortfall is added to the headroom instead (free bytes
+  // cannot go negative), so the coldest pages are demoted until the
+  // balloon's growth and the headroom both fit.
+  FmemState fstate;
+  if (free_bytes >= pending) {
+    fstate = {free_bytes - pending, ccfg.headroom_bytes};
+  } else {
+    fstate = {0, ccfg.headroom_bytes + (pending - free_bytes)};
+  }
+
+  // The rate: what is left of the allowance after locating and
+  // classifying buys affordable_mib at the learnt cost; the floor holds
+  // whenever there is placement work (something hotter on SMEM, or the
+  // watermark to restore).
+  const double interval_s = static_cast<double>(in.interval_ns) / 1e9;
+  const int64_t left_ns = in.allowance_ns - (clock.OwnCpuNs() - cpu0);
+  out.affordable_mib = left_ns > 0 ? static_cast<double>(left_ns) / move_cost_ns_per_mib_ : 0;
+  double rate = config_.rate_limit_mib_per_s;
+  if (out.affordable_mib < rate * interval_s) {
+    rate = out.affordable_mib / interval_s;
+    out.budget_limited = true;
+  }
+  bool work = fstate.free_bytes < fstate.headroom_bytes / 2;
+  for (size_t idx : out.classes.promote) work |= out.classes.ranges[idx].promote_bytes() > 0;
+  // The ceiling caps the floor too.
+  const double floor = std::min(config_.min_rate_mib_per_s, config_.rate_limit_mib_per_s);
+  if (work && rate < floor) {
+    rate = floor;
+    out.floor_applied = true;
+  }
+  out.rate_mib_per_s = rate;
+  const double planned_mib = rate * interval_s;
+  // Executing may take what the allowance holds, or what the floor's bytes
+  // cost with a margin for a cost estimate that is too low.
+  out.cpu_limit_ns = std::max<int64_t>(
+      std::max<int64_t>(left_ns, 0),
+      out.floor_applied ? static_cast<int64_t>(planned_mib * move_cost_ns_per_mib_ * 1.5) : 0);
+  out.max_batch_bytes = std::clamp<uint64_t>(static_cast<uint64_t>(planned_mib / 8 * kMiB),
+                                             kHugePageBytes, 64ull << 20);
+
+  PlannerConfig pcfg;
+  pcfg.fmem_node = config_.fmem_node;
+  pcfg.smem_node = config_.smem_node;
+  pcfg.rate_limit_mib_per_s = rate;
+  pcfg.interval_ns = in.interval_ns;
+  pcfg.round_bytes = config_.round_bytes;
+  pcfg.thp_max_unevenness = config_.thp_max_unevenness;
+  absl::StatusOr<ExchangePlan> plan = PlanExchange(snap, out.classes, cached, fstate, pcfg);
+  if (!plan.ok()) return plan.status();
+  out.exchange = std::move(*plan);
+
+  // Ranges that had pages planned are located afresh next tick.
+  for (const ExchangeRound& round : out.exchange.rounds) {
+    for (const auto* moves : {&round.demotions, &round.promotions}) {
+      for (const PageMove& m : *moves) {
+        auto it = cache_.upper_bound(std::make_tuple(m.pid, m.addr, ~Vaddr{0}));
+        if (it == cache_.begin()) continue;
+        --it;
+        const auto& [pid, start, end] = it->first;
+        if (pid == m.pid && start <= m.addr && m.addr < end) cache_.erase(it);
+      }
+    }
+  }
+  out.plan_cpu_ns = clock.OwnCpuNs() - cpu0;
+  return out;
+}
+
+void TickPlanner::Learn(const TickOutcome& outcome) {
+  // Failed moves cost too, so per applied byte is the conservative figure;
+  // below 64 KiB the measurement is mostly the syscall's fixed cost.
+  if (outcome.applied_bytes >= (64u << 10) && outcome.move_cpu_ns >= 0) {
+    const double mib = static_cast<double>(outcome.applied_bytes) / kMiB;
+    const double sample = static_cast<double>(outcome.move_cpu_ns) / mib;
+    move_cost_ns_per_mib_ = 0.5 * move_cost_ns_per_mib_ + 0.5 * std::max(sample, 1.0);
+  }
+  if (outcome.no_mem) {
+    extra_headroom_bytes_ = std::min(config_.enomem_max_extra_bytes,
+                                     extra_headroom_bytes_ + config_.enomem_step_bytes);
+  } else {
+    const uint64_t down = config_.enomem_step_bytes / 4;
+    extra_headroom_bytes_ = extra_headroom_bytes_ > down ? extra_headroom_bytes_ - down : 0;
+  }
+}
+
+}  // namespace tiervm::placement

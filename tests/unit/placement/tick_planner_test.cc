@@ -1,0 +1,385 @@
+#include "placement/tick_planner.h"
+
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "test_util.h"
+
+namespace tiervm::placement {
+namespace {
+
+using testing::At;
+using testing::kMiB;
+
+constexpr Pid kPid = 7;
+constexpr int64_t kSecond = 1'000'000'000;
+
+RangeStats R(double a, double b, double weight, Pid pid = kPid) {
+  RangeStats r;
+  r.pid = pid;
+  r.start = At(a);
+  r.end = At(b);
+  r.weight = weight;
+  r.sub_weight.fill(weight / kSubBlocks);
+  return r;
+}
+
+// Counts lookups so tests can see what the residency cache saves.
+class CountingLocator final : public PageLocator {
+ public:
+  explicit CountingLocator(const InMemoryPageLocator& inner) : inner_(inner) {}
+  absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
+    ++locates;
+    return inner_.Locate(pid, start, end);
+  }
+  absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
+                           absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    return inner_.ForEachPage(pid, start, end, fn);
+  }
+  mutable int locates = 0;
+
+ private:
+  const InMemoryPageLocator& inner_;
+};
+
+// A FakeClock whose CPU advances by `cpu_per_read_ns` on every reading:
+// planning that looks at the clock "costs" something.
+class TickingClock final : public Clock {
+ public:
+  int64_t MonotonicNs() const override { return 0; }
+  int64_t OwnCpuNs() const override { return cpu_ += cpu_per_read_ns; }
+  int64_t cpu_per_read_ns = 0;
+
+ private:
+  mutable int64_t cpu_ = 0;
+};
+
+// FMEM holds 64 MiB of cold data in [0, 64); a hot 16 MiB region [100, 116)
+// sits on SMEM; a cold region [200, 232) on SMEM.
+struct World {
+  InMemoryPageLocator mem;
+  World() {
+    mem.AddPages(kPid, At(0), At(64), kBasePageBytes, Tier::kFmem);
+    mem.AddPages(kPid, At(100), At(116), kBasePageBytes, Tier::kSmem);
+    mem.AddPages(kPid, At(200), At(232), kBasePageBytes, Tier::kSmem);
+  }
+  TrackerSnapshot Snap() const {
+    return TrackerSnapshot(1, {R(0, 64, 8), R(100, 116, 4096), R(200, 232, 4)});
+  }
+};
+
+TickInputs Inputs(uint64_t free_mib, int64_t allowance_ns, uint64_t tick = 1) {
+  TickInputs in;
+  in.tick = tick;
+  in.interval_ns = kSecond;
+  in.fmem_free_bytes = free_mib * kMiB;
+  in.allowance_ns = allowance_ns;
+  return in;
+}
+
+TEST(TickPlannerConfigTest, Validates) {
+  TickPlannerConfig c;
+  EXPECT_TRUE(c.Validate().ok());
+  c.smem_node = c.fmem_node;
+  EXPECT_FALSE(c.Validate().ok());
+  c = TickPlannerConfig();
+  c.min_rate_mib_per_s = -1;
+  EXPECT_FALSE(c.Validate().ok());
+  c = TickPlannerConfig();
+  c.rate_limit_mib_per_s = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  c = TickPlannerConfig();
+  c.locate_refresh_ticks = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  c = TickPlannerConfig();
+  c.initial_move_cost_us_per_mib = 0;
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+TEST(TickPlannerTest, AmpleAllowanceMovesAtTheRateLimit) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.rate_limit_mib_per_s = 20;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(2, 10 * kSecond), clock);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_FALSE(plan->budget_limited);
+  EXPECT_FALSE(plan->floor_applied);
+  EXPECT_DOUBLE_EQ(plan->rate_mib_per_s, 20);
+  EXPECT_LE(plan->exchange.moved_bytes(), 20 * kMiB);
+  EXPECT_GT(plan->exchange.promote_bytes, 0u);
+  EXPECT_EQ(plan->tracked_fmem_bytes, 64 * kMiB);
+  EXPECT_EQ(plan->tracked_smem_bytes, 48 * kMiB);
+  EXPECT_EQ(plan->fmem_capacity_bytes, 66 * kMiB);
+}
+
+// The budget's allowance is spent (fixed overhead above the budget, as
+// under TCG): the floor still moves the hot region.
+TEST(TickPlannerTest, NoAllowanceStillMovesAtTheFloor) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.min_rate_mib_per_s = 8;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(2, 0), clock);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_TRUE(plan->budget_limited);
+  EXPECT_TRUE(plan->floor_applied);
+  EXPECT_DOUBLE_EQ(plan->rate_mib_per_s, 8);
+  EXPECT_GT(plan->exchange.promote_bytes, 0u);
+  EXPECT_LE(plan->exchange.moved_bytes(), 8 * kMiB);
+  // Executing may spend what the floor's bytes cost, with margin.
+  EXPECT_GE(plan->cpu_limit_ns, static_cast<int64_t>(8 * p.move_cost_ns_per_mib()));
+}
+
+TEST(TickPlannerTest, FloorZeroLetsTheBudgetStarvePlacement) {
+  World w;
+  TickPlannerConfig c;
+  c.min_rate_mib_per_s = 0;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(2, 0), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(plan->floor_applied);
+  EXPECT_EQ(plan->exchange.moved_bytes(), 0u);
+}
+
+TEST(TickPlannerTest, TheCeilingCapsTheFloor) {
+  World w;
+  TickPlannerConfig c;
+  c.min_rate_mib_per_s = 64;
+  c.rate_limit_mib_per_s = 4;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(2, 0), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_DOUBLE_EQ(plan->rate_mib_per_s, 4);
+  EXPECT_LE(plan->exchange.moved_bytes(), 4 * kMiB);
+}
+
+// Nothing hotter on SMEM and FMEM above its watermark: no floor, no moves,
+// and no page is listed for demotion.
+TEST(TickPlannerTest, NothingToDoNeedsNoFloor) {
+  InMemoryPageLocator mem;
+  mem.AddPages(kPid, At(0), At(16), kBasePageBytes, Tier::kFmem);
+  mem.AddPages(kPid, At(100), At(132), kBasePageBytes, Tier::kSmem);
+  TrackerSnapshot snap(1, {R(0, 16, 4096), R(100, 132, 4)});
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(snap, mem, Inputs(200, 0), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_FALSE(plan->floor_applied);
+  EXPECT_EQ(plan->exchange.moved_bytes(), 0u);
+}
+
+// Cold start, or FMEM granted by the host: free FMEM is filled with the
+// hottest SMEM data first, one migration per page, no demotion.
+TEST(TickPlannerTest, FreeFmemIsFilledWithoutDemotion) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(100, 10 * kSecond), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->exchange.promote_bytes, 16 * kMiB);
+  EXPECT_EQ(plan->exchange.demote_bytes, 0u);
+  for (const PageMove& m : plan->exchange.Flatten()) {
+    EXPECT_GE(m.addr, At(100));
+    EXPECT_LT(m.addr, At(116));
+  }
+}
+
+// The balloon's pending growth counts as missing free FMEM: the planner
+// demotes the coldest pages for it, with the floor if the budget is spent.
+TEST(TickPlannerTest, BalloonPendingGrowthDemotesColdestFirst) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.min_rate_mib_per_s = 64;
+  TickPlanner p(c);
+  FakeClock clock;
+  TickInputs in = Inputs(8, 0);
+  in.balloon_pending_bytes = 24 * kMiB;
+  // Nothing hot anywhere: only the watermark to restore.
+  TrackerSnapshot snap(1, {R(0, 64, 8), R(100, 116, 0), R(200, 232, 4)});
+  auto plan = p.Plan(snap, w.mem, in, clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->floor_applied);
+  EXPECT_EQ(plan->exchange.promote_bytes, 0u);
+  // 24 MiB promised, 8 free: 16 MiB short of the promise, plus the 4 MiB
+  // headroom -- but one tick lists at most locate_window_pages (16 MiB) of
+  // the cold range, so this tick demotes 16 and the next one the rest.
+  EXPECT_EQ(plan->exchange.demote_bytes, 16 * kMiB);
+  EXPECT_EQ(plan->fmem_capacity_bytes, (64 + 8 - 24) * kMiB);
+}
+
+// The allowance buys moves at the learnt cost, less what planning spent.
+TEST(TickPlannerTest, AllowanceBuysMovesAtTheLearntCost) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.min_rate_mib_per_s = 0;
+  c.initial_move_cost_us_per_mib = 1000;  // 1 ms per MiB
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(2, 6'000'000), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_TRUE(plan->budget_limited);
+  EXPECT_NEAR(plan->affordable_mib, 6, 1e-9);
+  EXPECT_LE(plan->exchange.moved_bytes(), 6 * kMiB);
+  EXPECT_GT(plan->exchange.moved_bytes(), 0u);
+
+  // Learnt: moves cost 4 ms per MiB now; the same allowance buys a quarter.
+  p.Learn({8 * kMiB, 32'000'000, false});
+  p.Learn({8 * kMiB, 32'000'000, false});
+  p.Learn({8 * kMiB, 32'000'000, false});
+  p.Learn({8 * kMiB, 32'000'000, false});
+  EXPECT_NEAR(p.move_cost_ns_per_mib(), 4e6, 0.25e6);
+  auto plan2 = p.Plan(w.Snap(), w.mem, Inputs(2, 6'000'000, 2), clock);
+  ASSERT_TRUE(plan2.ok());
+  EXPECT_LT(plan2->affordable_mib, 1.7);
+
+  // Planning that spends the allowance leaves nothing for moves.
+  TickingClock ticking;
+  ticking.cpu_per_read_ns = 10'000'000;
+  TickPlanner p3(c);
+  auto plan3 = p3.Plan(w.Snap(), w.mem, Inputs(2, 6'000'000, 3), ticking);
+  ASSERT_TRUE(plan3.ok());
+  EXPECT_EQ(plan3->affordable_mib, 0);
+  EXPECT_EQ(plan3->exchange.moved_bytes(), 0u);
+  EXPECT_GT(plan3->plan_cpu_ns, 0);
+}
+
+TEST(TickPlannerTest, TinyOrNegativeMeasurementsDoNotTeach) {
+  TickPlannerConfig c;
+  TickPlanner p(c);
+  const double before = p.move_cost_ns_per_mib();
+  p.Learn({4096, 1'000'000'000, false});  // below 64 KiB: syscall overhead
+  p.Learn({8 * kMiB, -5, false});
+  EXPECT_EQ(p.move_cost_ns_per_mib(), before);
+}
+
+TEST(TickPlannerTest, EnomemGrowsTheHeadroomAndItShrinksBack) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.enomem_step_bytes = 2 * kMiB;
+  c.enomem_max_extra_bytes = 3 * kMiB;
+  TickPlanner p(c);
+  p.Learn({0, 0, true});
+  EXPECT_EQ(p.extra_headroom_bytes(), 2 * kMiB);
+  p.Learn({0, 0, true});
+  EXPECT_EQ(p.extra_headroom_bytes(), 3 * kMiB);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(2, 10 * kSecond), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->headroom_bytes, 7 * kMiB);
+  for (int i = 0; i < 6; ++i) p.Learn({0, 0, false});
+  EXPECT_EQ(p.extra_headroom_bytes(), 0u);
+}
+
+TEST(TickPlannerTest, ResidencyIsCachedAndRefreshedAfterMovesOrAge) {
+  World w;
+  CountingLocator counting(w.mem);
+  TickPlannerConfig c;
+  c.locate_refresh_ticks = 5;
+  c.min_rate_mib_per_s = 0;
+  TickPlanner p(c);
+  FakeClock clock;
+  // No allowance, no floor: nothing moves, so only age refreshes.
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 10), clock).ok());
+  const int first = counting.locates;
+  EXPECT_GE(first, 3);
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 11), clock).ok());
+  EXPECT_EQ(counting.locates, first);  // all cached
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 15), clock).ok());
+  EXPECT_GE(counting.locates, 2 * first);  // aged out
+  // With an allowance, the ranges whose pages moved are located again.
+  const int before = counting.locates;
+  auto plan = p.Plan(w.Snap(), counting, Inputs(2, 10 * kSecond, 16), clock);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_GT(plan->exchange.moved_bytes(), 0u);
+  const int after_plan = counting.locates;
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 10 * kSecond, 17), clock).ok());
+  EXPECT_GE(counting.locates - after_plan, 2);  // the hot and the cold range
+  EXPECT_GT(after_plan, before - 1);
+}
+
+// A lookup that fails leaves that process out of the plan and says so;
+// NotFound means gone.
+class FailingLocator final : public PageLocator {
+ public:
+  FailingLocator(const PageLocator& inner, Pid bad, absl::Status st)
+      : inner_(inner), bad_(bad), st_(std::move(st)) {}
+  absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
+    if (pid == bad_) return st_;
+    return inner_.Locate(pid, start, end);
+  }
+  absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
+                           absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    if (pid == bad_) return st_;
+    return inner_.ForEachPage(pid, start, end, fn);
+  }
+
+ private:
+  const PageLocator& inner_;
+  Pid bad_;
+  absl::Status st_;
+};
+
+TEST(TickPlannerTest, FailedLookupsAreReportedAndLeftOut) {
+  World w;
+  w.mem.AddPages(99, At(0), At(8), kBasePageBytes, Tier::kSmem);
+  w.mem.AddPages(98, At(0), At(8), kBasePageBytes, Tier::kSmem);
+  std::vector<RangeStats> ranges = {R(0, 64, 8), R(100, 116, 4096), R(200, 232, 4),
+                                    R(0, 8, 1e6, 98), R(0, 8, 1e6, 99)};
+  std::sort(ranges.begin(), ranges.end(),
+            [](const RangeStats& a, const RangeStats& b) {
+              return std::tie(a.pid, a.start) < std::tie(b.pid, b.start);
+            });
+  TrackerSnapshot snap(1, ranges);
+  FailingLocator gone(w.mem, 99, absl::NotFoundError("exited"));
+  FailingLocator broken(gone, 98, absl::InternalError("EINVAL"));
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(snap, broken, Inputs(2, 10 * kSecond), clock);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->gone_pids, std::vector<Pid>{99});
+  ASSERT_EQ(plan->locate_errors.size(), 1u);
+  EXPECT_EQ(plan->locate_errors[0].pid, 98);
+  for (const PageMove& m : plan->exchange.Flatten()) EXPECT_EQ(m.pid, kPid);
+  EXPECT_GT(plan->exchange.promote_bytes, 0u);
+}
+
+TEST(TickPlannerTest, FaintRangesAreNeverHot) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.min_hot_weight_per_mib = 1e9;  // everything is faint
+  TickPlanner p(c);
+  FakeClock clock;
+  auto plan = p.Plan(w.Snap(), w.mem, Inputs(100, 10 * kSecond), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->exchange.promote_bytes, 0u);
+  EXPECT_EQ(plan->classes.hot_bytes, 0u);
+}
+
+TEST(TickPlannerTest, RejectsAZeroInterval) {
+  World w;
+  TickPlanner p(TickPlannerConfig{});
+  FakeClock clock;
+  TickInputs in = Inputs(2, 0);
+  in.interval_ns = 0;
+  EXPECT_FALSE(p.Plan(w.Snap(), w.mem, in, clock).ok());
+}
+
+}  // namespace
+}  // namespace tiervm::placement
