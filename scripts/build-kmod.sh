@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds hballoon.ko out of tree against an installed guest-kernel header
-# tree.  usage: build-kmod.sh 6.1|6.12 OUTDIR [debug]
+# Builds hballoon.ko out of tree against a guest-kernel header tree
+# unpacked in the cache (scripts/fetch-guest-headers.sh).  usage: build-kmod.sh 6.1|6.12 OUTDIR [debug]
 # "debug" builds the test-only variant with HBALLOON_DEBUG (raw request
 # ioctl).  Prints the path of the module.
 . "$(dirname "$0")/lib.sh"
@@ -9,7 +9,7 @@ series=${1:?usage: build-kmod.sh 6.1|6.12 OUTDIR [debug]}
 outdir=${2:?usage: build-kmod.sh 6.1|6.12 OUTDIR [debug]}
 variant=${3:-normal}
 kver=$(kver_for_series "$series")
-kdir=/usr/src/linux-headers-$kver
+kdir=$TIERVM_CACHE/headers/$kver/root/usr/src/linux-headers-$kver
 work=$outdir/kmod-$kver-$variant
 rm -rf "$work"
 mkdir -p "$work/kmod" "$work/include"

@@ -40,11 +40,6 @@ if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +360)" ] || [ "$src" -nt "$s
     touch "$stamp"
 fi
 
-newest() { apt-cache search --names-only "$1" | awk '{print $1}' | sort -V | tail -n 1; }
-h61=$(newest '^linux-headers-6\.1\.0-[0-9]+-cloud-amd64$')
-h612=$(newest '^linux-headers-6\.12\.[0-9]+\+deb12-cloud-amd64$')
-[ -n "$h61" ] || die "no linux-headers-6.1.0-*-cloud-amd64 in the archive"
-[ -n "$h612" ] || die "no linux-headers-6.12.*+deb12-cloud-amd64 (is bookworm-backports reachable?)"
 
 pkgs=(
     # C/C++ build and tests
@@ -55,8 +50,9 @@ pkgs=(
     dpkg-dev meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
     python3-venv python3 zlib1g-dev
     # VM rig: firmware, guest kernel modules, initramfs
-    qemu-system-data seabios busybox-static cpio xz-utils kmod bc
-    "$h61" "$h612"
+    # (guest kernel headers are unpacked into the cache below, never
+    # installed: the 6.12 headers package pulls in the 6.12 image)
+    qemu-system-data seabios busybox-static cpio xz-utils kmod bc gcc-12
     # results and plots
     jq gnuplot-nox
     # daemons: config, logs, metrics, systemd notify, PMU event encoding,
@@ -92,4 +88,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$ours" = 1 ] && rm -f "$policy"
     [ "$rc" = 0 ] || die "apt-get install failed (exit $rc)"
 fi
+for series in 6.1 6.12; do
+    "$TIERVM_TOP/scripts/fetch-guest-headers.sh" "$series" > /dev/null
+done
 log "dependencies present"
