@@ -241,28 +241,8 @@ def parse_obj(text):
         return {}
 
 
-def parse_hotset(text):
-    """hotset output: (residency rows, the ready line, exit status or None
-    while it runs, other lines such as error messages)."""
-    rows, ready, rc, other = [], None, None, []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            r = parse_obj(line)
-            if "phase" in r:
-                rows.append(r)
-            elif "ready" in r:
-                ready = r
-        elif line.startswith("hotset-rc="):
-            rc = int(line.split("=", 1)[1])
-        elif line:
-            other.append(line)
-    return rows, ready, rc, other
-
-
 def fmem_pct(r):
-    total = r["node0"] + r["node1"] + r["other"]
-    return round(100.0 * r["node0"] / total, 1) if total else 0.0
+    return round(100.0 * rig.hot_fraction(r), 1)
 
 
 def hplaced_report(g, act, name):
@@ -422,7 +402,7 @@ def act2(env, accel, out):
                 "tail -n 3 /tmp/hot.log; echo ---; cat /tmp/hp.json",
                 check=False)
             hot_text, _, hp_text = text.partition("---")
-            hot_rows, _, rc, hot_other = parse_hotset(hot_text)
+            hot_rows, _, rc, hot_other = rig.parse_hotset(hot_text)
             hp = parse_obj(hp_text)
             if rc is not None:
                 hot_rc = rc
@@ -733,7 +713,7 @@ def act3(env, accel, out):
         shown, rc, st, ready_shown, phase_shown = 0, None, {}, False, 0
         while True:
             time.sleep(2)
-            rows, ready, rc, other = parse_hotset(
+            rows, ready, rc, other = rig.parse_hotset(
                 g.run("cat /tmp/hot.log", check=False)[1])
             st = parse_obj(g.run("cat /tmp/hp.json", check=False)[1]) or st
             if ready and not ready_shown:

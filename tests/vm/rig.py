@@ -747,6 +747,49 @@ def guest_cpu_s(s0, s1):
     return d
 
 
+# --- the hotset workload's output (tests/vm/hplace/hotset.c) ---------------
+
+def parse_hotset(text):
+    """hotset's output, as the residency test and the demo read it:
+    (series, ready, rc, other).  series: the residency lines
+    {t_s, phase, node0, node1, other, mops}; ready: the {"ready":1, ...}
+    line or None; rc: from a trailing "hotset-rc=N" line (the caller's
+    wrapper adds it) or None; other: any other non-empty line."""
+    series, ready, rc, other = [], None, None, []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("hotset-rc="):
+            rc = int(line.split("=", 1)[1])
+            continue
+        try:
+            r = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            r = None
+        if isinstance(r, dict) and "ready" in r:
+            ready = r
+        elif isinstance(r, dict) and "phase" in r:
+            series.append(r)
+        elif line:
+            other.append(line)
+    return series, ready, rc, other
+
+
+def hot_fraction(row):
+    """Share of the hot region's pages on node 0 (FMEM) in one row."""
+    total = row["node0"] + row["node1"] + row["other"]
+    return row["node0"] / total if total else 0.0
+
+
+def time_to_fraction(series, phase, phase_s, frac):
+    """Seconds from the start of `phase` (phases of `phase_s` seconds) to
+    its first row with >= `frac` on FMEM; None if never."""
+    start = (phase - 1) * phase_s
+    for row in series:
+        if row["phase"] == phase and hot_fraction(row) >= frac:
+            return round(row["t_s"] - start, 3)
+    return None
+
+
 def probe_kvm(env, timeout=40.0):
     """True when a KVM guest boots to the agent within `timeout` seconds.
     /dev/kvm may exist while KVM guests hang (nested virtualisation), so

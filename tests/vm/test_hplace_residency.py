@@ -146,35 +146,6 @@ FAULT_COST_METHOD = (
     "task's context) and the promotions made in them")
 
 
-def parse_series(out):
-    series, ready = [], None
-    for line in out.splitlines():
-        line = line.strip()
-        if not line.startswith("{"):
-            continue
-        r = json.loads(line)
-        if "ready" in r:
-            ready = r
-        else:
-            series.append({"t_s": r["t_s"], "phase": r["phase"],
-                           "node0": r["node0"], "node1": r["node1"],
-                           "other": r["other"], "mops": r["mops"]})
-    return ready, series
-
-
-def fraction(s):
-    total = s["node0"] + s["node1"] + s["other"]
-    return s["node0"] / total if total else 0.0
-
-
-def time_to_fraction(series, phase, frac):
-    start = (phase - 1) * PHASE_S
-    for s in series:
-        if s["phase"] == phase and fraction(s) >= frac:
-            return round(s["t_s"] - start, 3)
-    return None
-
-
 def no_worse(hp, kernel):
     """hplaced's time to 90 % against the kernel's; never is infinitely
     late, so reaching it when the kernel never does is no worse."""
@@ -263,7 +234,7 @@ def stop_hplaced(g, t, name):
 def summarize(raw, policy, thp):
     """The run's record R (see the module docstring), without the parts
     that need other runs (fault cost, extra workload time)."""
-    ready, series = parse_series(raw["log"])
+    series, ready, _, _ = rig.parse_hotset(raw["log"])
     s0, s1, s2 = (rig.parse_cpu_snapshot(raw[k]) for k in ("s0", "s1", "s2"))
     wpid = int(raw["wpid"]) if raw["wpid"].strip().isdigit() else None
     w1 = s1["procs"].get(wpid)
@@ -276,9 +247,10 @@ def summarize(raw, policy, thp):
     run_s = s2["uptime"] - s0["uptime"]
     r = {
         "policy": policy, "thp": thp, "ready": ready, "series": series,
-        "time_to_90_s": {str(p): time_to_fraction(series, p, TARGET_FRACTION)
+        "time_to_90_s": {str(p): rig.time_to_fraction(series, p, PHASE_S,
+                                                         TARGET_FRACTION)
                          for p in range(1, PHASES + 1)},
-        "max_node0_fraction": max((fraction(s) for s in series),
+        "max_node0_fraction": max((rig.hot_fraction(s) for s in series),
                                   default=None),
         "run_s": round(run_s, 2),
         "phases_s": round(s2["uptime"] - s1["uptime"], 2)

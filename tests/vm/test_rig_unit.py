@@ -81,9 +81,9 @@ class Residency(unittest.TestCase):
         series = [self.sample(0.5, 1, 10, 90), self.sample(3.0, 1, 90, 10),
                   self.sample(p2 + 0.5, 2, 0, 100),
                   self.sample(p2 + 7.5, 2, 95, 5)]
-        self.assertEqual(res.time_to_fraction(series, 1, 0.9), 3.0)
-        self.assertEqual(res.time_to_fraction(series, 2, 0.9), 7.5)
-        self.assertIsNone(res.time_to_fraction(series[:3], 2, 0.9))
+        self.assertEqual(rig.time_to_fraction(series, 1, p2, 0.9), 3.0)
+        self.assertEqual(rig.time_to_fraction(series, 2, p2, 0.9), 7.5)
+        self.assertIsNone(rig.time_to_fraction(series[:3], 2, p2, 0.9))
 
     def test_no_worse(self):
         self.assertTrue(res.no_worse(3.0, 3.0))
@@ -93,12 +93,16 @@ class Residency(unittest.TestCase):
         self.assertTrue(res.no_worse(None, None))
 
     def test_series_parse(self):
-        ready, series = res.parse_series(
+        series, ready, rc, other = rig.parse_hotset(
             '{"ready":1,"cold_mib":300,"fmem_free_mib":50}\n'
             '{"t_s":0.5,"phase":1,"node0":1,"node1":2,"other":0,"mops":3}\n'
-            'hotset: done\n')
+            '{"t_s":1.0,"phase":1,"node0"\n'
+            'hotset: done\nhotset-rc=0\n')
         self.assertEqual(ready["fmem_free_mib"], 50)
         self.assertEqual(len(series), 1)
+        self.assertEqual(rc, 0)
+        self.assertEqual(other, ['{"t_s":1.0,"phase":1,"node0"', "hotset: done"])
+        self.assertAlmostEqual(rig.hot_fraction(series[0]), 1 / 3)
 
 
 if __name__ == "__main__":

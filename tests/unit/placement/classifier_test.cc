@@ -16,13 +16,7 @@ using testing::kMiB;
 constexpr Pid kPid = 7;
 
 RangeStats R(double a_mib, double b_mib, double weight, Pid pid = kPid) {
-  RangeStats r;
-  r.pid = pid;
-  r.start = At(a_mib);
-  r.end = At(b_mib);
-  r.weight = weight;
-  r.sub_weight.fill(weight / kSubBlocks);
-  return r;
+  return testing::R(a_mib, b_mib, weight, pid);
 }
 
 // Four 4 MiB ranges, densities 40 > 20 > 10 > 0 samples per MiB:

@@ -16,14 +16,8 @@ using testing::kMiB;
 
 constexpr Pid kPid = 9;
 
-RangeStats R(double a, double b, double weight, Pid pid = kPid) {
-  RangeStats r;
-  r.pid = pid;
-  r.start = At(a);
-  r.end = At(b);
-  r.weight = weight;
-  r.sub_weight.fill(weight / kSubBlocks);
-  return r;
+RangeStats R(double a_mib, double b_mib, double weight, Pid pid = kPid) {
+  return testing::R(a_mib, b_mib, weight, pid);
 }
 
 PlannerConfig Unlimited() {

@@ -27,6 +27,18 @@ inline std::string Layout(const TrackerSnapshot& snap, Pid pid) {
 
 inline Vaddr At(double mib) { return kBase + static_cast<Vaddr>(mib * kMiB); }
 
+// The range [a, b) MiB of `pid` with `weight` spread evenly over its
+// sub-blocks.
+inline RangeStats R(double a_mib, double b_mib, double weight, Pid pid) {
+  RangeStats r;
+  r.pid = pid;
+  r.start = At(a_mib);
+  r.end = At(b_mib);
+  r.weight = weight;
+  r.sub_weight.fill(weight / kSubBlocks);
+  return r;
+}
+
 }  // namespace tiervm::placement::testing
 
 #endif  // TIERVM_TESTS_UNIT_PLACEMENT_TEST_UTIL_H_

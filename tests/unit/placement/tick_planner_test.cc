@@ -14,14 +14,8 @@ using testing::kMiB;
 constexpr Pid kPid = 7;
 constexpr int64_t kSecond = 1'000'000'000;
 
-RangeStats R(double a, double b, double weight, Pid pid = kPid) {
-  RangeStats r;
-  r.pid = pid;
-  r.start = At(a);
-  r.end = At(b);
-  r.weight = weight;
-  r.sub_weight.fill(weight / kSubBlocks);
-  return r;
+RangeStats R(double a_mib, double b_mib, double weight, Pid pid = kPid) {
+  return testing::R(a_mib, b_mib, weight, pid);
 }
 
 // Counts lookups so tests can see what the residency cache saves.
@@ -301,14 +295,12 @@ TEST(TickPlannerTest, ResidencyIsCachedAndRefreshedAfterMovesOrAge) {
   ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 15), clock).ok());
   EXPECT_GE(counting.locates, 2 * first);  // aged out
   // With an allowance, the ranges whose pages moved are located again.
-  const int before = counting.locates;
   auto plan = p.Plan(w.Snap(), counting, Inputs(2, 10 * kSecond, 16), clock);
   ASSERT_TRUE(plan.ok());
   ASSERT_GT(plan->exchange.moved_bytes(), 0u);
   const int after_plan = counting.locates;
   ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 10 * kSecond, 17), clock).ok());
   EXPECT_GE(counting.locates - after_plan, 2);  // the hot and the cold range
-  EXPECT_GT(after_plan, before - 1);
 }
 
 // A lookup that fails leaves that process out of the plan and says so;
