@@ -147,11 +147,25 @@ class Libvirt:
         self._start(["libvirtd", "-d", "-f", self.conf, "-p",
                      os.path.join(self.work, "libvirtd.pid")],
                     os.path.join(self.work, "libvirtd.pid"))
-        deadline = time.monotonic() + 30
-        while self.virsh("version").returncode != 0:
+        # `virsh list` needs only the connection; `virsh version` would also
+        # need a QEMU on PATH for the host's default emulator, and a fresh
+        # machine has none (the domain names the rig's QEMU in <emulator>).
+        deadline = time.monotonic() + 60
+        while True:
+            r = self.virsh("list", "--all", timeout=30)
+            if r.returncode == 0:
+                break
             if time.monotonic() > deadline:
-                raise rig.RigError("libvirtd did not answer on " + self.uri)
+                raise rig.RigError("libvirtd did not answer on %s: %s\nlibvirtd.log ends:\n%s"
+                                   % (self.uri, r.stderr.strip(), self.log_tail()))
             time.sleep(0.2)
+
+    def log_tail(self, lines=20):
+        try:
+            with open(os.path.join(self.work, "libvirtd.log")) as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError as e:
+            return "(no log: %s)" % e
 
     def virsh(self, *args, timeout=120):
         return subprocess.run(["virsh", "-c", self.uri] + list(args),
