@@ -2,7 +2,38 @@
 # Installs every dependency of TierVM from Debian 12 (idempotent).
 # Adds deb-src entries (QEMU source package) and bookworm-backports
 # (the 6.12 guest kernel).  Must run as root.
+#   install-deps.sh --list   prints the packages it installs, one per line
+#                            (tests/setup/test_host_safe.sh checks that
+#                            their dependency closure holds no kernel image)
 . "$(dirname "$0")/lib.sh"
+
+pkgs=(
+    # C/C++ build and tests
+    build-essential cmake ninja-build pkg-config git
+    libgtest-dev libgmock-dev googletest libbenchmark-dev
+    libabsl-dev nlohmann-json3-dev
+    # QEMU source build (DESIGN.md section 2)
+    dpkg-dev meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
+    python3-venv python3 zlib1g-dev
+    # VM rig: firmware, guest kernel modules, initramfs
+    # (guest kernel headers are unpacked into the cache below, never
+    # installed: the 6.12 headers package pulls in the 6.12 image)
+    qemu-system-data seabios busybox-static cpio xz-utils kmod bc gcc-12
+    # results and plots
+    jq gnuplot-nox
+    # daemons: config, logs, metrics, systemd notify, PMU event encoding,
+    # NUMA, libvirt adapter and converter (XML), dedup readers
+    libtomlplusplus-dev libspdlog-dev libsystemd-dev libpfm4-dev libnuma-dev
+    libvirt-dev libxml2-dev libxml2-utils
+    # libvirt integration test: a real libvirtd (started by the test)
+    libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
+    # benchmarks: recorded traces of real programs, guest workloads
+    valgrind redis-server redis-tools sqlite3 zstd
+)
+if [ "${1:-}" = --list ]; then
+    printf '%s\n' "${pkgs[@]}"
+    exit 0
+fi
 
 [ "$(id -u)" = 0 ] || die "run as root (apt-get)"
 export DEBIAN_FRONTEND=noninteractive
@@ -39,31 +70,6 @@ if [ ! -f "$stamp" ] || [ -n "$(find "$stamp" -mmin +360)" ] || [ "$src" -nt "$s
     apt-get update -q >&2
     touch "$stamp"
 fi
-
-
-pkgs=(
-    # C/C++ build and tests
-    build-essential cmake ninja-build pkg-config git
-    libgtest-dev libgmock-dev googletest libbenchmark-dev
-    libabsl-dev nlohmann-json3-dev
-    # QEMU source build (DESIGN.md section 2)
-    dpkg-dev meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
-    python3-venv python3 zlib1g-dev
-    # VM rig: firmware, guest kernel modules, initramfs
-    # (guest kernel headers are unpacked into the cache below, never
-    # installed: the 6.12 headers package pulls in the 6.12 image)
-    qemu-system-data seabios busybox-static cpio xz-utils kmod bc gcc-12
-    # results and plots
-    jq gnuplot-nox
-    # daemons: config, logs, metrics, systemd notify, PMU event encoding,
-    # NUMA, libvirt adapter and converter (XML), dedup readers
-    libtomlplusplus-dev libspdlog-dev libsystemd-dev libpfm4-dev libnuma-dev
-    libvirt-dev libxml2-dev libxml2-utils
-    # libvirt integration test: a real libvirtd (started by the test)
-    libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients
-    # benchmarks: recorded traces of real programs, guest workloads
-    valgrind redis-server redis-tools sqlite3 zstd
-)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
