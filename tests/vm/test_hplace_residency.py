@@ -293,7 +293,9 @@ def set_migrations(r):
 
 def add_hplaced(r, h, t, name, nb_default, nb_running):
     """hplaced's fields and checks for run r."""
-    st = h["status"] or {}
+    # The status printed at exit is the last word (the status file is
+    # rewritten every 5 s); the one read while running is the fallback.
+    st = h["final"] if isinstance(h["final"], dict) else (h["status"] or {})
     s2 = r["_s2"]
     hp = s2["procs"].get(h["pid"])
     r["cpu"]["hplaced_s"] = rig.proc_cpu_s(hp) if hp else None

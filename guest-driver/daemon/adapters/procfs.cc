@@ -236,6 +236,18 @@ absl::StatusOr<ProcessInfo> ParseStat(absl::string_view text, absl::string_view 
     // flag is authoritative, the pids cover fixtures without it.
     *kernel_thread = (flags & kPfKthread) != 0 || info.pid == 2 || info.ppid == 2;
   }
+  // 10 minflt .. 21 itrealvalue, 22 starttime, 23 vsize: optional (every
+  // kernel writes them; short fixture lines need not), numbers if present.
+  for (int field = 10; field <= 23; ++field) {
+    const absl::string_view tok = NextToken(rest);
+    if (tok.empty()) break;
+    uint64_t v = 0;
+    if (field >= 22 && !ParseDec(tok, &v)) {
+      return LineError(file_name, 1, field == 22 ? "bad starttime" : "bad vsize");
+    }
+    if (field == 22) info.start_time_ticks = v;
+    if (field == 23) info.vsize_bytes = v;
+  }
   return info;
 }
 
@@ -262,6 +274,11 @@ absl::StatusOr<ProcessListing> ListProcesses(const std::string& root,
       ++out.denied;
       continue;
     }
+    if (filter.known_kernel_threads.contains(pid)) {
+      ++out.kernel_threads;
+      out.kernel_thread_pids.push_back(pid);
+      continue;
+    }
     const std::string path = ProcPath(root, pid, "stat");
     absl::StatusOr<std::string> text = ReadFileBounded(path, 1 << 16);
     if (!text.ok()) {
@@ -286,6 +303,7 @@ absl::StatusOr<ProcessListing> ListProcesses(const std::string& root,
     }
     if (kthread) {
       ++out.kernel_threads;
+      out.kernel_thread_pids.push_back(pid);
     } else if (filter.deny_comms.contains(info->comm)) {
       ++out.denied;
     } else if (info->state == 'Z' || info->state == 'X') {

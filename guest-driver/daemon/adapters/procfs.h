@@ -95,6 +95,11 @@ struct ProcessInfo {
   Pid ppid = 0;
   std::string comm;
   char state = '?';
+  // Fields 22 and 23, 0 when the line ends before them: together with the
+  // pid they tell a process whose maps may have changed (vsize moved) or a
+  // reused pid (start time moved) from one that did not.
+  uint64_t start_time_ticks = 0;  // clock ticks after boot
+  uint64_t vsize_bytes = 0;
   friend bool operator==(const ProcessInfo&, const ProcessInfo&) = default;
 };
 
@@ -107,6 +112,11 @@ absl::StatusOr<ProcessInfo> ParseStat(absl::string_view text, absl::string_view 
 struct ProcessFilter {
   absl::flat_hash_set<std::string> deny_comms;  // exact comm (<= 15 chars)
   absl::flat_hash_set<Pid> deny_pids;           // e.g. the daemon itself
+  // Pids a previous listing found to be kernel threads: counted as kernel
+  // threads without reading their stat (most of a guest's pids; a pid is
+  // reused only after pid_max wraps, and the caller lists without this set
+  // from time to time).
+  absl::flat_hash_set<Pid> known_kernel_threads;
 };
 
 struct ProcessListing {
@@ -115,6 +125,7 @@ struct ProcessListing {
   size_t denied = 0;                   // skipped by the filter
   size_t zombies = 0;                  // state Z or X: no memory to place
   size_t vanished = 0;                 // exited while listing
+  std::vector<Pid> kernel_thread_pids;  // ascending; known ones included
   // One bad /proc/PID/stat does not hide the other processes: it is skipped
   // and its error kept here (at most kMaxListingErrors).
   std::vector<absl::Status> errors;

@@ -26,11 +26,17 @@ struct HplacedConfig {
   // [daemon]
   int64_t tick_ms = 1000;             // one tick: read samples, plan, move
   int64_t epoch_ticks = 1;            // ticks per tracker epoch (decay)
-  int64_t maps_refresh_ms = 5000;     // re-read the process list and maps
+  // List the processes this often; a process's maps are read again only
+  // when its /proc/PID/stat vsize or start time moved, and everything
+  // (every pid's stat, every process's maps) every full_refresh_ms.
+  int64_t maps_refresh_ms = 5000;
+  int64_t full_refresh_ms = 60000;
   int64_t telemetry_interval_ms = 2000;  // SUBMIT_STATS period (0: never)
+  // The status file is rewritten this often (0: every tick) and at exit.
+  int64_t status_interval_ms = 5000;
   std::string source = "auto";        // pebs | abit | replay | auto | none
   std::string trace_file;             // for source = replay
-  std::string status_file;            // counters JSON, rewritten every tick
+  std::string status_file;            // counters JSON (status_interval_ms)
   std::string hballoon_device = "/dev/hballoon";
   std::string log_level = "info";     // trace debug info warn error off
   std::vector<std::string> deny_comms = {"hplaced"};

@@ -109,19 +109,45 @@ void PlacementLoop::RefreshProcesses(int64_t now_ns) {
 void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
   last_maps_ns_ = now_ns;
   ++counters_.maps_refreshes;
+  // Incremental: the listing skips known kernel threads, and a process
+  // whose vsize and start time did not move keeps the maps read before.
+  // A full listing now and then catches the rest (full_refresh_ms).
+  const bool full = counters_.maps_refreshes == 1 ||
+                    now_ns - last_full_refresh_ns_ >= config_.full_refresh_ms * 1'000'000;
+  if (full) {
+    last_full_refresh_ns_ = now_ns;
+    known_kthreads_.clear();
+    known_processes_.clear();
+  }
   adapters::ProcessFilter filter;
   for (const std::string& c : config_.deny_comms) filter.deny_comms.insert(c);
   filter.deny_pids.insert(self_pid_);
+  filter.known_kernel_threads = known_kthreads_;
   absl::StatusOr<adapters::ProcessListing> listing = deps_.system->ListProcesses(filter);
   if (!listing.ok()) {
     Error(listing.status());
     return;
   }
+  known_kthreads_ = absl::flat_hash_set<Pid>(listing->kernel_thread_pids.begin(),
+                                             listing->kernel_thread_pids.end());
   for (const absl::Status& e : listing->errors) spdlog::debug("process list: {}", e.ToString());
   const adapters::PlaceOptions place{config_.place_file_backed, config_.place_shared};
   ScanTargets targets;
   absl::flat_hash_set<Pid> seen;
+  absl::flat_hash_map<Pid, KnownProcess> known;
   for (const adapters::ProcessInfo& p : listing->processes) {
+    if (auto it = known_processes_.find(p.pid);
+        it != known_processes_.end() && tracked_.contains(p.pid) &&
+        it->second.start_time_ticks == p.start_time_ticks &&
+        it->second.vsize_bytes == p.vsize_bytes) {
+      // The same process, the same size: its maps are what the tracker has.
+      ++counters_.maps_unchanged;
+      seen.insert(p.pid);
+      targets.emplace(p.pid, it->second.vmas);
+      known.emplace(p.pid, std::move(it->second));
+      continue;
+    }
+    ++counters_.maps_reads;
     absl::StatusOr<std::vector<Vma>> vmas = deps_.system->PlaceableVmas(p.pid, place);
     if (!vmas.ok()) {
       // NotFound: it exited between listing and reading; nothing to say.
@@ -141,6 +167,7 @@ void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
       continue;
     }
     seen.insert(p.pid);
+    known.emplace(p.pid, KnownProcess{p.start_time_ticks, p.vsize_bytes, *vmas});
     if (!tracked_.contains(p.pid) && deps_.source_control != nullptr &&
         deps_.source_control->NeedsBaselinePass()) {
       // Accessed bits found on the first visit of a page only say it was
@@ -158,6 +185,7 @@ void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
     }
   }
   tracked_ = std::move(seen);
+  known_processes_ = std::move(known);
   counters_.processes = tracked_.size();
   if (deps_.source_control != nullptr) deps_.source_control->SetTargets(targets);
 }
@@ -267,6 +295,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
     (void)tracker_.RemoveProcess(pid);
     tracked_.erase(pid);
     baseline_until_pass_.erase(pid);
+    known_processes_.erase(pid);
     planner_.Forget(pid);
   }
   if (!gone.empty()) counters_.processes = tracked_.size();
@@ -525,6 +554,8 @@ std::string PlacementLoop::StatusJson() const {
   j["samples_unmapped"] = c.samples_unmapped;
   j["samples_baseline"] = c.samples_baseline;
   j["maps_refreshes"] = c.maps_refreshes;
+  j["maps_reads"] = c.maps_reads;
+  j["maps_unchanged"] = c.maps_unchanged;
   j["promoted_pages"] = c.promoted_pages;
   j["demoted_pages"] = c.demoted_pages;
   j["migrations"] = c.promoted_pages + c.demoted_pages;

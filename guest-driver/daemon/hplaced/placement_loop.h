@@ -84,6 +84,8 @@ struct LoopCounters {
   uint64_t samples_unmapped = 0;  // outside tracked ranges or unknown pid
   uint64_t samples_baseline = 0;  // dropped: first pass over a new process
   uint64_t maps_refreshes = 0;
+  uint64_t maps_reads = 0;     // /proc/PID/maps read (new or changed process)
+  uint64_t maps_unchanged = 0;  // skipped: vsize and start time as before
   uint64_t promoted_pages = 0;  // applied moves to the FMEM node
   uint64_t demoted_pages = 0;   // applied moves to the SMEM node
   uint64_t planned_moves = 0;
@@ -199,6 +201,17 @@ class PlacementLoop {
   int64_t window_sampling_cpu_ns_ = 0;
   int64_t window_exempt_cpu_ns_ = 0;  // floor-rate migration this window
   absl::flat_hash_set<Pid> tracked_;
+  // What the last listing knew, so the next one reads less: kernel
+  // threads' pids (their stat is not read again) and, per process, the
+  // stat fields that say whether its maps may have changed.
+  struct KnownProcess {
+    uint64_t start_time_ticks = 0;
+    uint64_t vsize_bytes = 0;
+    std::vector<Vma> vmas;  // placeable, as given to the tracker
+  };
+  absl::flat_hash_set<Pid> known_kthreads_;
+  absl::flat_hash_map<Pid, KnownProcess> known_processes_;
+  int64_t last_full_refresh_ns_ = 0;
   // New processes whose samples are dropped until the source's pass
   // counter reaches this (see RefreshProcesses).
   absl::flat_hash_map<Pid, uint64_t> baseline_until_pass_;

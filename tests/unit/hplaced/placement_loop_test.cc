@@ -40,10 +40,14 @@ class FakeSystem final : public SystemView {
   struct Proc {
     std::string comm;
     std::vector<Vma> vmas;
+    uint64_t start_time_ticks = 1;
+    bool kernel_thread = false;
   };
   std::map<Pid, Proc> procs;
   adapters::ProcessFilter last_filter;
   int list_calls = 0;
+  int maps_reads = 0;
+  int stat_reads = 0;  // what /proc/PID/stat reads the listing would do
 
   absl::StatusOr<adapters::ProcessListing> ListProcesses(
       const adapters::ProcessFilter& filter) override {
@@ -51,15 +55,31 @@ class FakeSystem final : public SystemView {
     last_filter = filter;
     adapters::ProcessListing l;
     for (const auto& [pid, p] : procs) {
-      if (filter.deny_pids.contains(pid) || filter.deny_comms.contains(p.comm)) {
+      if (filter.deny_pids.contains(pid)) {
         ++l.denied;
         continue;
       }
-      l.processes.push_back({pid, 1, p.comm, 'R'});
+      if (filter.known_kernel_threads.contains(pid)) {
+        l.kernel_thread_pids.push_back(pid);
+        continue;
+      }
+      ++stat_reads;
+      if (p.kernel_thread) {
+        l.kernel_thread_pids.push_back(pid);
+        continue;
+      }
+      if (filter.deny_comms.contains(p.comm)) {
+        ++l.denied;
+        continue;
+      }
+      uint64_t vsize = 0;
+      for (const Vma& v : p.vmas) vsize += v.end - v.start;
+      l.processes.push_back({pid, 1, p.comm, 'R', p.start_time_ticks, vsize});
     }
     return l;
   }
   absl::StatusOr<std::vector<Vma>> PlaceableVmas(Pid pid, const adapters::PlaceOptions&) override {
+    ++maps_reads;
     auto it = procs.find(pid);
     if (it == procs.end()) return absl::NotFoundError("gone");
     return it->second.vmas;
@@ -258,6 +278,40 @@ TEST_F(LoopTest, SamplesOfANewProcessTriggerAMapsRead) {
   Tick(loop);
   EXPECT_EQ(system.list_calls, lists + 1);
   EXPECT_EQ(loop.tracker().process_count(), 2u);
+}
+
+// A listing reads the stat of processes only (kernel threads are
+// remembered) and the maps of a process only when its vsize or start time
+// moved; full_refresh_ms re-reads everything.
+TEST_F(LoopTest, RefreshReadsOnlyWhatMayHaveChanged) {
+  config.maps_refresh_ms = 1000;
+  config.full_refresh_ms = 10'000;
+  for (Pid k = 1000; k < 1010; ++k) system.procs[k] = {"kworker", {}, 1, true};
+  PlacementLoop loop = MakeLoop();
+  Tick(loop);  // full: 10 kthreads + work (hplaced is denied by pid)
+  EXPECT_EQ(system.stat_reads, 11);
+  EXPECT_EQ(system.maps_reads, 1);
+  Tick(loop);  // nothing changed: the work process's stat only
+  EXPECT_EQ(system.stat_reads, 12);
+  EXPECT_EQ(system.maps_reads, 1);
+  EXPECT_EQ(loop.counters().maps_unchanged, 1u);
+  // The process maps a new area: its vsize moves, its maps are read.
+  constexpr placement::Vaddr kNew = 0x7f2000000000ull;
+  system.procs[kPid].vmas.push_back({kNew, kNew + kMiB});
+  Tick(loop);
+  EXPECT_EQ(system.maps_reads, 2);
+  EXPECT_EQ(control.targets.at(kPid).size(), 3u);
+  // A reused pid (another start time, the same size) is a new process.
+  system.procs[kPid].start_time_ticks = 99;
+  Tick(loop);
+  EXPECT_EQ(system.maps_reads, 3);
+  // The full refresh reads every stat and every maps again.
+  const int stats = system.stat_reads, maps = system.maps_reads;
+  clock.Advance(10'000'000'000, 0);
+  Tick(loop);
+  EXPECT_EQ(system.stat_reads - stats, 11);
+  EXPECT_EQ(system.maps_reads - maps, 1);
+  EXPECT_EQ(loop.counters().errors, 0u) << loop.counters().last_error;
 }
 
 TEST_F(LoopTest, RaisedBalloonTargetDemotesColdestFirst) {

@@ -149,6 +149,12 @@ std::string Stat(int pid, const std::string& comm, char state, int ppid, unsigne
                       " ", pid, " 0 -1 ", flags, " 100 0 0 0 0 0 0 0 20 0 1 0 12345\n");
 }
 
+// A whole line as 6.1 writes it (52 fields).
+constexpr char kFullStat[] =
+    "4242 (redis-server) S 1 4242 4242 0 -1 4194560 917 0 0 0 12 7 0 0 20 0 5 0 "
+    "987654 110886912 2263 18446744073709551615 1 1 0 0 0 0 0 4096 16897 0 0 0 17 1 "
+    "0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+
 TEST(ParseStat, CommWithSpacesAndParens) {
   bool kthread = true;
   auto info = ParseStat(Stat(7, "a) (b c", 'S', 1, 0x400000), "stat", &kthread);
@@ -160,8 +166,24 @@ TEST(ParseStat, CommWithSpacesAndParens) {
   EXPECT_FALSE(kthread);
   ASSERT_TRUE(ParseStat(Stat(9, "kworker/0:1", 'I', 2, 0x04208060), "stat", &kthread).ok());
   EXPECT_TRUE(kthread);
+  // Start time and vsize: there in real lines, optional in short ones.
+  EXPECT_EQ(info->vsize_bytes, 0u);
+  auto no_tail = ParseStat("7 (c) S 1 1 1 0 -1 0", "stat", &kthread);
+  ASSERT_TRUE(no_tail.ok()) << no_tail.status();
+  EXPECT_EQ(no_tail->start_time_ticks, 0u);
+  auto full = ParseStat(kFullStat, "stat", &kthread);
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->start_time_ticks, 987654u);
+  EXPECT_EQ(full->vsize_bytes, 110886912u);
+  EXPECT_FALSE(kthread);
+  auto short_line = ParseStat(Stat(7, "c", 'S', 1, 0), "stat", &kthread);
+  ASSERT_TRUE(short_line.ok());
+  EXPECT_EQ(short_line->start_time_ticks, 12345u);
+  EXPECT_EQ(short_line->vsize_bytes, 0u);
   for (const char* bad : {"", "7 comm S 1", "7 (x", "x (c) S 1 1 1 0 -1 0", "7 (c) S",
-                          "7 (c) SS 1 1 1 0 -1 0", "7 (c) S 1 1 1", "7 (c) S 1 1 1 0 -1 z"}) {
+                          "7 (c) SS 1 1 1 0 -1 0", "7 (c) S 1 1 1", "7 (c) S 1 1 1 0 -1 z",
+                          "7 (c) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 -5 100",
+                          "7 (c) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 1x0"}) {
     auto r = ParseStat(bad, "/proc/7/stat", &kthread);
     EXPECT_FALSE(r.ok()) << bad;
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("/proc/7/stat:1: ")) << bad;
@@ -198,6 +220,16 @@ TEST(ListProcesses, FixtureTree) {
   EXPECT_EQ(list->vanished, 1u);
   ASSERT_EQ(list->errors.size(), 1u);
   EXPECT_THAT(std::string(list->errors[0].message()), HasSubstr("/proc/104/stat:1:"));
+
+  EXPECT_EQ(list->kernel_thread_pids, (std::vector<Pid>{2, 15}));
+  // Known kernel threads are counted without reading their stat (here a
+  // pid whose stat would not parse).
+  filter.known_kernel_threads = {2, 15, 104};
+  auto again = ListProcesses(tree.root(), filter);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->kernel_threads, 3u);
+  EXPECT_TRUE(again->errors.empty());
+  EXPECT_EQ(again->processes.size(), 2u);
 
   EXPECT_EQ(ListProcesses(tree.root() + "/nonexistent", {}).status().code(),
             absl::StatusCode::kNotFound);
