@@ -124,11 +124,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
   };
 
   // 1. Restore the watermark first (the balloon may just have taken FMEM),
-  //    once free FMEM is below half of it.  The kernel's own allocations
-  //    move free FMEM by a few MiB all the time; demoting for every such
-  //    dip costs migrations no promotion asked for (6 MiB in phase 2 of
-  //    one CI run of the residency test).  Promotions below still leave the whole headroom.
-  const bool restore = free < fmem.headroom_bytes / 2;
+  //    once free FMEM is below a quarter of it (FmemState::NeedsRestore).
+  const bool restore = fmem.NeedsRestore();
   while (restore && free < fmem.headroom_bytes) {
     absl::StatusOr<bool> more = has_demotable(next_demote);
     if (!more.ok()) return more.status();
@@ -140,6 +137,12 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
     demote_one();
   }
   const size_t watermark_moves = sequence.size();
+  // What every promotion leaves free: the headroom, or, when free FMEM
+  // sits in the dip the restore above tolerates (between a quarter of the
+  // headroom and all of it), what is free now -- each promotion is then
+  // paid by a demotion of its size, an exchange, and no migration goes to
+  // refilling a dip the kernel may fill back itself.
+  const uint64_t keep_free = std::min(fmem.headroom_bytes, free);
 
   // 2. Promote hottest first, demoting just enough before each promotion.
   bool stopped = plan.stop != PlanStop::kDone;
@@ -157,7 +160,7 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
       uint64_t f = free;
       uint64_t cost = c.page.bytes;
       size_t d = next_demote;
-      while (f < fmem.headroom_bytes + c.page.bytes) {
+      while (f < keep_free + c.page.bytes) {
         absl::StatusOr<bool> more = has_demotable(d);
         if (!more.ok()) return more.status();
         if (!*more) break;
@@ -165,7 +168,7 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
         cost += demotable[d].page.bytes;
         ++d;
       }
-      if (f < fmem.headroom_bytes + c.page.bytes) {
+      if (f < keep_free + c.page.bytes) {
         plan.stop = PlanStop::kNoDemotable;
         stopped = true;
         break;

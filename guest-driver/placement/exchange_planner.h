@@ -8,8 +8,10 @@
 // address), which is the order move_pages(2) wants per destination node.
 // Invariant, for every prefix of Flatten():
 //   free FMEM >= min(initial free, headroom), and right after any promotion
-//   free FMEM >= headroom,
-// assuming every earlier move applied.  The executor applies rounds in order
+//   free FMEM >= min(free after the watermark restore, headroom),
+// assuming every earlier move applied.  (Free FMEM in the tolerated dip,
+// between a quarter of the headroom and all of it, stays there: promotions
+// are then exchanged one for one.)  The executor applies rounds in order
 // and, when demotions of a round fail, skips promotions that would no longer
 // fit (it reports planned vs applied).
 //
@@ -53,9 +55,19 @@ struct PlannerConfig {
 struct FmemState {
   uint64_t free_bytes = 0;
   // The watermark to keep (as classifier).  Every promotion leaves at
-  // least this much free; demotions only to restore it start once free
-  // FMEM is below half of it (hysteresis against the kernel's churn).
+  // least this much free (or what is free, when less: an exchange);
+  // demotions only to restore it start once free FMEM is below a quarter
+  // of it (hysteresis against the kernel's churn).
   uint64_t headroom_bytes = 0;
+
+  // Free FMEM is low enough that the coldest pages go down to restore the
+  // headroom, whether or not anything is to be promoted.  The kernel's own
+  // allocations move free FMEM by several MiB all the time (10 MiB at one
+  // phase change of the residency test); demoting for every such dip is
+  // migration no promotion asked for, and free FMEM below the headroom
+  // does no harm -- the kernel's watermarks are not part of it, and a
+  // raised balloon target shows up as lower capacity, not as a dip.
+  bool NeedsRestore() const { return free_bytes < headroom_bytes / 4; }
 };
 
 struct PageMove {

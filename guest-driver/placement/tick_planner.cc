@@ -205,7 +205,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
     rate = out.affordable_mib / interval_s;
     out.budget_limited = true;
   }
-  bool work = fstate.free_bytes < fstate.headroom_bytes / 2;
+  bool work = fstate.NeedsRestore();
   for (size_t idx : out.classes.promote) work |= out.classes.ranges[idx].promote_bytes() > 0;
   // The ceiling caps the floor too.
   const double floor = std::min(config_.min_rate_mib_per_s, config_.rate_limit_mib_per_s);

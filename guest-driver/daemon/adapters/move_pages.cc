@@ -45,14 +45,14 @@ long LinuxPageMoveSyscall::MovePages(Pid pid, absl::Span<const Vaddr> pages,
 
 // ------------------------------------------------------------- executor --
 
-bool MovePagesExecutor::Apply(absl::Span<const PageMove> moves, std::vector<Outcome>& outcomes,
-                              MoverResult& result) {
+bool MovePagesExecutor::Apply(absl::Span<const PageMove> moves, bool check_budget,
+                              std::vector<Outcome>& outcomes, MoverResult& result) {
   outcomes.assign(moves.size(), Outcome::kNotTried);
   std::vector<Vaddr> pages;
   std::vector<int> nodes, status;
   size_t i = 0;
   while (i < moves.size()) {
-    if (config_.out_of_budget && config_.out_of_budget()) {
+    if (check_budget && config_.out_of_budget && config_.out_of_budget()) {
       result.stop = MoverStop::kBudget;
       return false;
     }
@@ -139,14 +139,15 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
   // in the order of `moves`.
   bool stopped = false;
   std::vector<Outcome> group_out;
-  auto run = [&](std::vector<PageMove>& moves, std::vector<Outcome>& out) {
+  auto run = [&](std::vector<PageMove>& moves, bool check_budget, std::vector<Outcome>& out) {
     std::sort(moves.begin(), moves.end(), by_dest);
     out.assign(moves.size(), Outcome::kNotTried);
     size_t i = 0;
     while (i < moves.size() && !stopped) {
       size_t j = i;
       while (j < moves.size() && moves[j].dest_node == moves[i].dest_node) ++j;
-      const bool go_on = Apply(absl::MakeConstSpan(moves).subspan(i, j - i), group_out, result);
+      const bool go_on = Apply(absl::MakeConstSpan(moves).subspan(i, j - i), check_budget,
+                               group_out, result);
       std::copy(group_out.begin(), group_out.end(), out.begin() + static_cast<ptrdiff_t>(i));
       if (!go_on) stopped = true;
       i = j;
@@ -184,12 +185,23 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
   std::vector<PageMove> moves;
   std::vector<Outcome> out;
   for (const ExchangeRound& round : plan.rounds) {
+    if (stopped) {
+      for (const auto* list : {&round.demotions, &round.promotions}) {
+        result.not_attempted += list->size();
+      }
+      continue;
+    }
     moves = round.demotions;
-    run(moves, out);
+    run(moves, /*check_budget=*/true, out);
     for (size_t k = 0; k < moves.size(); ++k) {
       tally(moves[k], out[k]);
       if (out[k] != Outcome::kApplied) deficit += static_cast<int64_t>(moves[k].bytes);
     }
+    // Out of budget among the demotions: the promotions that what did
+    // apply makes room for still go (the deficit skips the rest), without
+    // asking the budget again; then execution stops.
+    const bool completing = stopped && result.stop == MoverStop::kBudget;
+    if (completing) stopped = false;
     // Promotions the FMEM left by this round's demotions can still hold.
     std::vector<PageMove> promote = round.promotions;
     std::sort(promote.begin(), promote.end(), by_dest);
@@ -204,11 +216,12 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
         moves.push_back(m);
       }
     }
-    run(moves, out);
+    run(moves, /*check_budget=*/!completing, out);
     for (size_t k = 0; k < moves.size(); ++k) {
       tally(moves[k], out[k]);
       if (out[k] != Outcome::kApplied) deficit -= static_cast<int64_t>(moves[k].bytes);
     }
+    if (completing) stopped = true;
   }
   return result;
 }

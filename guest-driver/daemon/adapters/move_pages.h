@@ -60,9 +60,12 @@ struct MoverConfig {
   // whatever its size); 0: no bound.  1,024 THPs are 2 GiB of copying.
   uint64_t max_batch_bytes = 0;
   // Asked before every move_pages call; true stops execution there
-  // (MoverStop::kBudget, the rest counted not attempted).  The daemon sizes
-  // a plan to its CPU allowance from a cost estimate; this bounds what a
-  // wrong estimate can overspend to one batch.  Empty: never stop.
+  // (MoverStop::kBudget, the rest counted not attempted) -- except that
+  // the promotions of the round under way still fill what its applied
+  // demotions freed (under the deficit rule below): a demotion without
+  // its promotion is a migration that bought nothing.  The daemon sizes a
+  // plan to its CPU allowance from a cost estimate; this bounds what a
+  // wrong estimate can overspend to about two batches.  Empty: never stop.
   std::function<bool()> out_of_budget;
 };
 
@@ -108,7 +111,9 @@ class MovePagesExecutor {
   enum class Outcome : uint8_t { kApplied, kBusy, kGone, kNoMem, kOther, kNotTried };
   // Issues `moves` (one destination node), fills `outcomes`; returns false
   // when execution must stop (ENOMEM or fatal), recorded in `result`.
-  bool Apply(absl::Span<const placement::PageMove> moves, std::vector<Outcome>& outcomes,
+  // `check_budget`: ask config_.out_of_budget before each call.
+  bool Apply(absl::Span<const placement::PageMove> moves, bool check_budget,
+             std::vector<Outcome>& outcomes,
              MoverResult& result);
 
   PageMoveSyscall& syscall_;

@@ -657,27 +657,27 @@ TEST_F(LoopTest, BrokenSourceIsFatalUnlessOptional) {
 }
 
 TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
-  config.planner.headroom_bytes = 10 * kMiB;  // 4 MiB free now: 6 MiB must go
+  // 4 MiB free now, under a quarter of the headroom: 14 MiB must go.
+  config.planner.headroom_bytes = 18 * kMiB;
   PlacementLoop loop = MakeLoop(/*with_source=*/false);
   Tick(loop);
   Tick(loop);
   EXPECT_EQ(loop.counters().promoted_pages, 0u);
-  EXPECT_EQ(loop.counters().demoted_pages, 6 * kMiB / kPage);
-  EXPECT_EQ(mem.free_bytes(kFmem), 10 * kMiB);
-  EXPECT_THAT(loop.StatusJson(), ::testing::HasSubstr("\"demoted_pages\":1536"));
+  EXPECT_EQ(loop.counters().demoted_pages, 14 * kMiB / kPage);
+  EXPECT_EQ(mem.free_bytes(kFmem), 18 * kMiB);
+  EXPECT_THAT(loop.StatusJson(), ::testing::HasSubstr("\"demoted_pages\":3584"));
 }
 
 // Free FMEM a little under the headroom (above half of it) is the kernel's
 // churn: nothing is demoted for it.
 TEST_F(LoopTest, ASmallDipUnderTheHeadroomDemotesNothing) {
-  config.planner.headroom_bytes = 6 * kMiB;  // 4 MiB free: above the 3 MiB mark
+  config.planner.headroom_bytes = 14 * kMiB;  // 4 MiB free: above the 3.5 MiB mark
   PlacementLoop loop = MakeLoop(/*with_source=*/false);
   Tick(loop);
   Tick(loop);
   EXPECT_EQ(loop.counters().demoted_pages, 0u);
   EXPECT_EQ(mem.free_bytes(kFmem), 4 * kMiB);
 }
-
 
 TEST_F(LoopTest, ScanningSourceFirstPassesOverANewProcessAreDropped) {
   control.baseline = true;

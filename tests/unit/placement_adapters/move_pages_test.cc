@@ -247,20 +247,41 @@ TEST(MovePagesExecutor, BatchesAreBoundedInBytesToo) {
   EXPECT_EQ(exec2.Execute(p2).report.applied_moves, 1u);
 }
 
-TEST(MovePagesExecutor, OutOfBudgetStopsBetweenBatches) {
-  FakePageMoveSyscall fake = Fake(8, 8, 4, 4);
+// Out of budget among a round's demotions: the promotions that the applied
+// demotions make room for still go (an exchange half done is migration
+// that bought nothing), the rest of the plan does not.
+TEST(MovePagesExecutor, OutOfBudgetFinishesTheExchangesItStarted) {
+  FakePageMoveSyscall fake = Fake(8, 16, 4, 4);
+  fake.AddPage(1, P(8), kPage, kSmem);
+  GuardFmem(fake, 8 * kPage);
   int calls = 0;
   MoverConfig cfg;
   cfg.max_batch_pages = 2;
-  // Allow two move_pages calls, then say the CPU allowance is spent.
-  cfg.out_of_budget = [&calls] { return calls++ >= 2; };
+  // Allow one move_pages call, then say the CPU allowance is spent.
+  cfg.out_of_budget = [&calls] { return calls++ >= 1; };
   MovePagesExecutor exec(fake, cfg);
-  MoverResult r = exec.Execute(SwapPlan(4, 4));
+  ExchangePlan plan = SwapPlan(4, 4);
+  ExchangeRound second;
+  second.promotions.push_back(Promote(1, 8));
+  plan.rounds.push_back(second);
+  MoverResult r = exec.Execute(plan);
   EXPECT_EQ(r.stop, MoverStop::kBudget);
-  EXPECT_EQ(r.syscalls, 2u);
-  EXPECT_EQ(r.report.applied_moves, 4u);  // the four demotions
-  EXPECT_EQ(r.not_attempted, 4u);         // the promotions
+  EXPECT_EQ(r.syscalls, 2u);  // two demotions, then the two promotions they paid for
+  EXPECT_EQ(r.report.applied_to_smem_bytes, 2 * kPage);
+  EXPECT_EQ(r.report.applied_to_fmem_bytes, 2 * kPage);
+  EXPECT_EQ(r.report.skipped, 2u);        // the promotions of the demotions not done
+  EXPECT_EQ(r.not_attempted, 2u + 1u);    // those demotions; the second round
   EXPECT_EQ(fake.capacity_refusals(), 0u);
+  // Out of budget among the promotions: they stop there.
+  FakePageMoveSyscall fake2 = Fake(8, 8, 4, 4);
+  calls = 0;
+  cfg.out_of_budget = [&calls] { return calls++ >= 3; };
+  MovePagesExecutor exec2(fake2, cfg);
+  MoverResult r2 = exec2.Execute(SwapPlan(4, 4));
+  EXPECT_EQ(r2.stop, MoverStop::kBudget);
+  EXPECT_EQ(r2.report.applied_to_smem_bytes, 4 * kPage);
+  EXPECT_EQ(r2.report.applied_to_fmem_bytes, 2 * kPage);
+  EXPECT_EQ(r2.not_attempted, 2u);
 }
 
 TEST(MovePagesExecutor, HugePagesMoveWhole) {
