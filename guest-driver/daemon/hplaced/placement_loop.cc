@@ -231,7 +231,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   *planned_work = false;
   const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
   // The system view for this tick: free FMEM and the balloon's promise.
-  absl::StatusOr<adapters::NodeMeminfo> fm = deps_.system->NodeMeminfo(config_.planner.fmem_node);
+  absl::StatusOr<adapters::NodeMeminfo> fm = deps_.system->NodeMeminfo(config_.planner.fmem_node, MeminfoDetail::kWithUsableFree);
   if (!fm.ok()) {
     // Without the free FMEM figure no plan is safe: skip this tick.
     Error(fm.status());
@@ -416,7 +416,7 @@ void PlacementLoop::SendTelemetry() {
   if (deps_.hballoon == nullptr) return;
   TelemetryInputs in;
   for (int node : {config_.planner.fmem_node, config_.planner.smem_node}) {
-    absl::StatusOr<adapters::NodeMeminfo> m = deps_.system->NodeMeminfo(node);
+    absl::StatusOr<adapters::NodeMeminfo> m = deps_.system->NodeMeminfo(node, MeminfoDetail::kBasic);
     if (m.ok()) {
       in.nodes.push_back(*m);
     } else {
@@ -539,7 +539,9 @@ absl::Status PlacementLoop::Tick() {
   if (config_.telemetry_interval_ms > 0 &&
       now - last_telemetry_ns_ >= config_.telemetry_interval_ms * 1'000'000) {
     last_telemetry_ns_ = now;
+    const int64_t cpu_t0 = deps_.clock->OwnCpuNs();
     SendTelemetry();
+    counters_.cpu_telemetry_ns += deps_.clock->OwnCpuNs() - cpu_t0;
   }
   counters_.cpu_other_ns += deps_.clock->OwnCpuNs() - cpu_o0;
   return moved;
@@ -591,6 +593,7 @@ std::string PlacementLoop::StatusJson() const {
   j["cpu_locate_ns"] = c.cpu_locate_ns;
   j["cpu_move_ns"] = c.cpu_move_ns;
   j["cpu_other_ns"] = c.cpu_other_ns;
+  j["cpu_telemetry_ns"] = c.cpu_telemetry_ns;
   j["cpu_status_ns"] = c.cpu_status_ns;
   j["cpu_startup_ns"] = c.cpu_startup_ns;
   j["cpu_floor_move_ns"] = c.cpu_floor_move_ns;

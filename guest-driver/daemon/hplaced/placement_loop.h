@@ -108,6 +108,7 @@ struct LoopCounters {
   int64_t cpu_locate_ns = 0;   // snapshot, locate, classify, plan
   int64_t cpu_move_ns = 0;     // move_pages (migration work)
   int64_t cpu_other_ns = 0;    // epoch, budget, telemetry
+  int64_t cpu_telemetry_ns = 0;  // of cpu_other_ns: SUBMIT_STATS and what it reads
   uint64_t budget_skipped_ticks = 0;  // step 3 skipped: bucket empty
   uint64_t budget_limited_ticks = 0;  // moves cut to what the allowance buys
   uint64_t budget_paused_ticks = 0;   // no sampling: in debt

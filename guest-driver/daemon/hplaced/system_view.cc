@@ -17,9 +17,10 @@ absl::StatusOr<std::vector<Vma>> ProcfsSystemView::PlaceableVmas(
   return adapters::PlaceableVmas(*maps, options);
 }
 
-absl::StatusOr<adapters::NodeMeminfo> ProcfsSystemView::NodeMeminfo(int node) {
+absl::StatusOr<adapters::NodeMeminfo> ProcfsSystemView::NodeMeminfo(int node,
+                                                                  MeminfoDetail detail) {
   absl::StatusOr<adapters::NodeMeminfo> m = adapters::ReadNodeMeminfo(root_, node);
-  if (!m.ok()) return m;
+  if (!m.ok() || detail == MeminfoDetail::kBasic) return m;
   // The zone watermarks and lowmem reserves say how much of MemFree a
   // movable allocation can actually take.  Without a readable zoneinfo the
   // field stays unset and the caller falls back to MemFree.

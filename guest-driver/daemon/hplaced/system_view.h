@@ -27,6 +27,11 @@ namespace tiervm::hplaced {
 using placement::Pid;
 using placement::Vma;
 
+// What NodeMeminfo reads: the node's meminfo only, or also /proc/zoneinfo
+// for usable_free_bytes (what placement needs; telemetry reports MemFree,
+// and zoneinfo is the largest file hplaced reads).
+enum class MeminfoDetail : uint8_t { kBasic, kWithUsableFree };
+
 class SystemView {
  public:
   virtual ~SystemView() = default;
@@ -35,7 +40,7 @@ class SystemView {
   // NotFound when the process exited.
   virtual absl::StatusOr<std::vector<Vma>> PlaceableVmas(Pid pid,
                                                          const adapters::PlaceOptions& options) = 0;
-  virtual absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node) = 0;
+  virtual absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node, MeminfoDetail detail) = 0;
   virtual absl::StatusOr<adapters::MemoryPressure> Pressure() = 0;
 };
 
@@ -46,7 +51,7 @@ class ProcfsSystemView final : public SystemView {
       const adapters::ProcessFilter& filter) override;
   absl::StatusOr<std::vector<Vma>> PlaceableVmas(Pid pid,
                                                  const adapters::PlaceOptions& options) override;
-  absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node) override;
+  absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node, MeminfoDetail detail) override;
   absl::StatusOr<adapters::MemoryPressure> Pressure() override;
 
  private:

@@ -84,7 +84,7 @@ class FakeSystem final : public SystemView {
     if (it == procs.end()) return absl::NotFoundError("gone");
     return it->second.vmas;
   }
-  absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node) override {
+  absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node, MeminfoDetail) override {
     adapters::NodeMeminfo m;
     m.node = node;
     m.total_bytes = node == kFmem ? kFmemCap : kSmemCap;

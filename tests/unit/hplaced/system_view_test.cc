@@ -53,34 +53,40 @@ TEST(ProcfsSystemView, NodeMeminfoFillsUsableFreeFromZoneinfo) {
   ProcfsSystemView view(tree.root());
 
   // No zoneinfo: meminfo alone, usable unset.
-  auto m = view.NodeMeminfo(0);
+  auto m = view.NodeMeminfo(0, MeminfoDetail::kWithUsableFree);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->free_bytes, 24560u * 1024);
   EXPECT_FALSE(m->usable_free_bytes.has_value());
 
   tree.Write("proc/zoneinfo", kZoneinfo);
-  m = view.NodeMeminfo(0);
+  m = view.NodeMeminfo(0, MeminfoDetail::kWithUsableFree);
   ASSERT_TRUE(m.ok()) << m.status();
   // DMA (3840 - 25 - 3000) + DMA32 (2300 - 625) = 815 + 1675 = 2490 pages
   // = 10199040 bytes, of MemFree 25149440.
   ASSERT_TRUE(m->usable_free_bytes.has_value());
   EXPECT_EQ(*m->usable_free_bytes, 10199040u);
 
+  // Basic: meminfo only, zoneinfo not read.
+  m = view.NodeMeminfo(0, MeminfoDetail::kBasic);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->free_bytes, 24560u * 1024);
+  EXPECT_FALSE(m->usable_free_bytes.has_value());
+
   // Node 1's zones say 198500 pages usable, but MemFree (4000 kB) is the
   // newer reading: the smaller wins.
-  m = view.NodeMeminfo(1);
+  m = view.NodeMeminfo(1, MeminfoDetail::kWithUsableFree);
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_TRUE(m->usable_free_bytes.has_value());
   EXPECT_EQ(*m->usable_free_bytes, 4000u * 1024);
 
   // Malformed zoneinfo: meminfo still works, usable unset.
   tree.Write("proc/zoneinfo", "Node 0, zone DMA\n  pages free lots\n");
-  m = view.NodeMeminfo(0);
+  m = view.NodeMeminfo(0, MeminfoDetail::kWithUsableFree);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_FALSE(m->usable_free_bytes.has_value());
 
   // A missing node's meminfo is still an error.
-  EXPECT_FALSE(view.NodeMeminfo(2).ok());
+  EXPECT_FALSE(view.NodeMeminfo(2, MeminfoDetail::kWithUsableFree).ok());
 }
 
 }  // namespace
