@@ -469,12 +469,31 @@ absl::Status PlacementLoop::Tick() {
   // pause lasts a tick or two, never for good.
   absl::Status read_status = absl::OkStatus();
   const bool paused = budget_.in_debt();
+  const bool duty_skip = !paused && sampling_skip_ticks_ > 0;
   if (paused) {
     ++counters_.budget_paused_ticks;
+  } else if (duty_skip) {
+    --sampling_skip_ticks_;
+    ++counters_.sampling_skipped_ticks;
   } else {
     read_status = ReadSamples(&n);
   }
   const int64_t sample_ns = deps_.clock->OwnCpuNs() - cpu_s0;
+  if (!paused && !duty_skip && deps_.source != nullptr) {
+    // Sampling on a duty cycle: a read that cost more than the sampling
+    // share of one tick's budget (at the slowest scan rate; under TCG on a
+    // busy guest one scan ioctl can wait hundreds of ms for TLB-flush IPIs)
+    // is followed by enough ticks without reads to bring the average down
+    // to that share, at most kMaxSamplingSkipTicks.  Debt alone cannot do
+    // it: it is bounded, and the cost above the bound would be forgotten.
+    const double share_ns = config_.budget.budget_pct / 100.0 * config_.budget.sampling_share *
+                            static_cast<double>(tick_ns);
+    if (share_ns > 0 && static_cast<double>(sample_ns) > share_ns) {
+      sampling_skip_ticks_ = std::min<int64_t>(
+          kMaxSamplingSkipTicks,
+          static_cast<int64_t>(std::ceil(static_cast<double>(sample_ns) / share_ns)) - 1);
+    }
+  }
   window_sampling_cpu_ns_ += sample_ns;
   counters_.cpu_sample_ns += sample_ns;
   if (absl::Status s = read_status; !s.ok()) {
@@ -617,6 +636,7 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_skipped_ticks"] = c.budget_skipped_ticks;
   j["budget_limited_ticks"] = c.budget_limited_ticks;
   j["budget_paused_ticks"] = c.budget_paused_ticks;
+  j["sampling_skipped_ticks"] = c.sampling_skipped_ticks;
   j["budget_exempt_pct"] = c.budget.exempt_pct;
   j["debt_forgiven_ms"] = static_cast<double>(c.debt_forgiven_ns) / 1e6;
   j["floor_ticks"] = c.floor_ticks;

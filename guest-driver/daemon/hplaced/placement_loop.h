@@ -110,6 +110,7 @@ struct LoopCounters {
   int64_t cpu_other_ns = 0;    // epoch, budget, telemetry
   int64_t cpu_telemetry_ns = 0;  // of cpu_other_ns: SUBMIT_STATS and what it reads
   uint64_t budget_skipped_ticks = 0;  // step 3 skipped: bucket empty
+  uint64_t sampling_skipped_ticks = 0;  // no read: the sampling duty cycle
   uint64_t budget_limited_ticks = 0;  // moves cut to what the allowance buys
   uint64_t budget_paused_ticks = 0;   // no sampling: in debt
   uint64_t floor_ticks = 0;           // the floor rate lifted the moves
@@ -201,6 +202,9 @@ class PlacementLoop {
   int64_t window_cpu0_ns_ = 0;
   int64_t window_sampling_cpu_ns_ = 0;
   int64_t window_exempt_cpu_ns_ = 0;  // floor-rate migration this window
+  // Ticks left without a sample read (the duty cycle, see Tick()).
+  static constexpr int64_t kMaxSamplingSkipTicks = 10;
+  int64_t sampling_skip_ticks_ = 0;
   absl::flat_hash_set<Pid> tracked_;
   // What the last listing knew, so the next one reads less: kernel
   // threads' pids (their stat is not read again) and, per process, the
