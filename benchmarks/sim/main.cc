@@ -32,9 +32,12 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
   --epoch-accesses=N       oracle epoch (default 8388608)
   --window-accesses=N      metrics window (default epoch / 8)
   --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
-  tiervm (ours): --tick-ms=100 --epoch-ticks=1 --headroom-pct=1 --rate-mib=256
-                 --budget-pct=1 --min-sample-period=1009 --no-budget --sample-period=4093
-                 --min-range-kib=2048 --decay=0.5
+  tiervm (ours): --tick-ms=100 --epoch-ticks=1 --budget-pct=1 --min-sample-period=1009
+                 --no-budget --sample-period=4093 --min-range-kib=2048 --decay=0.5
+                 placement::TickPlanner, hplaced's defaults: --headroom-mib=16
+                 --rate-mib=256 --min-rate-mib=32 --min-hot-weight=4 (per MiB)
+                 --locate-refresh-ticks=10 --locate-window-pages=0 (hplaced: 4096),
+                 and --headroom-pct=1: the headroom is at most this % of FMEM
   --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
   --no-plot                skip gnuplot
   --max-trace-mib=M        refuse larger trace files (default 2048)
@@ -85,7 +88,9 @@ int main(int argc, char** argv) {
   Flags f;
   static const char* kKnown[] = {"results-dir", "fmem-pct", "fmem-mib", "thp", "fmem-ns", "smem-ns",
                                  "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
-                                 "headroom-pct", "rate-mib", "budget-pct", "min-sample-period", "no-budget",
+                                 "headroom-pct", "headroom-mib", "rate-mib", "min-rate-mib",
+                                 "min-hot-weight", "locate-refresh-ticks", "locate-window-pages",
+                                 "budget-pct", "min-sample-period", "no-budget",
                                  "sample-period", "min-range-kib", "decay", "require", "no-plot",
                                  "max-trace-mib", "loop-to"};
   for (int i = 1; i < argc; ++i) {
@@ -122,25 +127,38 @@ int main(int argc, char** argv) {
   if (dir.empty()) dir = std::getenv("TIERVM_RESULTS_DIR") ? std::getenv("TIERVM_RESULTS_DIR") : "results";
   std::system(("mkdir -p '" + dir + "'").c_str());
 
-  double fmem_pct = 25, fmem_mib = 0, tick_ms = 100, headroom_pct = 1, rate_mib = 256, budget_pct = 1,
-         decay = 0.5;
+  // The planner's defaults are hplaced's but for the locate window
+  // (SimPlannerDefaults, ours.h).
+  const tiervm::placement::TickPlannerConfig planner_defaults = SimPlannerDefaults();
+  double fmem_pct = 25, fmem_mib = 0, tick_ms = 100, headroom_pct = 1, budget_pct = 1, decay = 0.5,
+         headroom_mib = static_cast<double>(planner_defaults.headroom_bytes) / 1048576.0,
+         rate_mib = planner_defaults.rate_limit_mib_per_s,
+         min_rate_mib = planner_defaults.min_rate_mib_per_s,
+         min_hot_weight = planner_defaults.min_hot_weight_per_mib;
+  uint64_t locate_refresh = static_cast<uint64_t>(planner_defaults.locate_refresh_ticks),
+           locate_window = planner_defaults.locate_window_pages;
   uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
            min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0;
   LatencyModel lat;
   if (!GetDouble(f, "fmem-pct", &fmem_pct) || !GetDouble(f, "fmem-mib", &fmem_mib) ||
       !GetDouble(f, "fmem-ns", &lat.fmem_ns) || !GetDouble(f, "smem-ns", &lat.smem_ns) ||
       !GetDouble(f, "tick-ms", &tick_ms) || !GetDouble(f, "headroom-pct", &headroom_pct) ||
-      !GetDouble(f, "rate-mib", &rate_mib) || !GetDouble(f, "budget-pct", &budget_pct) ||
+      !GetDouble(f, "rate-mib", &rate_mib) || !GetDouble(f, "headroom-mib", &headroom_mib) ||
+      !GetDouble(f, "min-rate-mib", &min_rate_mib) ||
+      !GetDouble(f, "min-hot-weight", &min_hot_weight) || !GetDouble(f, "budget-pct", &budget_pct) ||
       !GetDouble(f, "decay", &decay) || !GetU64(f, "epoch-accesses", &epoch_acc) ||
       !GetU64(f, "window-accesses", &window_acc) || !GetU64(f, "epoch-ticks", &epoch_ticks) ||
       !GetU64(f, "min-sample-period", &min_period) || !GetU64(f, "sample-period", &period) ||
       !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib) ||
-      !GetU64(f, "loop-to", &loop_to)) {
+      !GetU64(f, "loop-to", &loop_to) || !GetU64(f, "locate-refresh-ticks", &locate_refresh) ||
+      !GetU64(f, "locate-window-pages", &locate_window)) {
     return 2;
   }
   if (!(fmem_pct > 0 && fmem_pct <= 100) || epoch_acc == 0 || !(tick_ms > 0) || epoch_ticks == 0 ||
-      epoch_ticks > 1000000) {
-    std::fprintf(stderr, "tiervm-sim: need 0 < fmem-pct <= 100, epoch-accesses > 0, tick-ms > 0, epoch-ticks >= 1\n");
+      epoch_ticks > 1000000 || !(headroom_pct >= 0 && headroom_pct < 100) || !(headroom_mib >= 0)) {
+    std::fprintf(stderr,
+                 "tiervm-sim: need 0 < fmem-pct <= 100, epoch-accesses > 0, tick-ms > 0, epoch-ticks >= 1, "
+                 "0 <= headroom-pct < 100, headroom-mib >= 0\n");
     return 2;
   }
   if (window_acc == 0) window_acc = std::max<uint64_t>(1, epoch_acc / 8);
@@ -172,8 +190,17 @@ int main(int argc, char** argv) {
   OursConfig oc;
   oc.tick_ns = static_cast<int64_t>(tick_ms * 1e6);
   oc.epoch_ticks = static_cast<int>(epoch_ticks);
-  oc.headroom_frac = headroom_pct / 100;
-  oc.rate_limit_mib_per_s = rate_mib;
+  oc.headroom_max_frac = headroom_pct / 100;
+  oc.planner.headroom_bytes = static_cast<uint64_t>(headroom_mib * 1048576.0);
+  oc.planner.rate_limit_mib_per_s = rate_mib;
+  oc.planner.min_rate_mib_per_s = min_rate_mib;
+  oc.planner.min_hot_weight_per_mib = min_hot_weight;
+  oc.planner.locate_refresh_ticks = static_cast<int64_t>(std::min<uint64_t>(locate_refresh, 1u << 20));
+  oc.planner.locate_window_pages = locate_window;
+  if (absl::Status st = oc.planner.Validate(); !st.ok()) {
+    std::fprintf(stderr, "tiervm-sim: %s\n", st.ToString().c_str());
+    return 2;
+  }
   oc.budget_on = !f.has("no-budget");
   oc.fixed_sample_period = period;
   oc.budget.budget_pct = budget_pct;
@@ -187,7 +214,13 @@ int main(int argc, char** argv) {
   }
   const nlohmann::json run_config = {
       {"tick_ms", tick_ms},           {"epoch_ticks", epoch_ticks},
-      {"headroom_pct", headroom_pct}, {"rate_limit_mib_per_s", rate_mib},
+      {"headroom_pct", headroom_pct}, {"headroom_mib", headroom_mib},
+      {"rate_limit_mib_per_s", rate_mib}, {"min_rate_mib_per_s", min_rate_mib},
+      {"min_hot_weight_per_mib", min_hot_weight},
+      {"initial_move_cost_us_per_mib", oc.planner.initial_move_cost_us_per_mib},
+      {"locate_refresh_ticks", oc.planner.locate_refresh_ticks},
+      {"locate_window_pages", oc.planner.locate_window_pages},
+      {"max_batch_pages", oc.max_batch_pages},
       {"budget_on", oc.budget_on},    {"budget_pct", budget_pct},
       {"min_sample_period", min_period}, {"fixed_sample_period", period},
       {"jitter_frac", oc.jitter_frac}, {"min_range_bytes", oc.tracker.min_range_bytes},

@@ -1,6 +1,8 @@
 // Baseline models and our policy on small traces.
 #include <algorithm>
+#include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -110,6 +112,14 @@ TEST(FirstTouch, NeverMigrates) {
   EXPECT_EQ(sim.metrics().promotions + sim.metrics().demotions, 0u);
   EXPECT_EQ(sim.metrics().migrate_ns, 0);
   EXPECT_EQ(sim.fmem_used_pages(), 1024u);
+}
+
+// A policy's named figure from Extra(); NaN when it has none.
+double Extra(const Policy& p, const std::string& name) {
+  for (const auto& [k, v] : p.Extra()) {
+    if (k == name) return v;
+  }
+  return std::nan("");
 }
 
 SimTrace HotOnSmemTrace(uint64_t records) {
@@ -254,6 +264,83 @@ TEST(Ours, DrivesTheLibraryAndFindsTheHotSet) {
   OraclePolicy o(1 << 20);
   ASSERT_TRUE(o_sim.Run(o).ok());
   EXPECT_GT(sim.metrics().HitRatio(), 0.8 * o_sim.metrics().HitRatio());
+  // The planner read its own CPU from the live clock, and learnt the
+  // modelled migration cost (3.2 us per 4 KiB page: ~820 us/MiB) from the
+  // moves, starting from hplaced's pessimistic 4000 us/MiB.
+  EXPECT_GT(Extra(ours, "cpu_plan_ms"), 0);
+  const double modelled_us_per_mib = c.latency.MigrateNs(4096) * 256 / 1e3;
+  EXPECT_NEAR(Extra(ours, "move_cost_us_per_mib_final"), modelled_us_per_mib,
+              0.1 * modelled_us_per_mib);
+  EXPECT_GT(Extra(ours, "cpu_move_ms"), 0);
+}
+
+// An allowance that is always zero: a bucket of 0 s and no debt.
+OursConfig NoAllowance(double min_rate_mib_per_s) {
+  OursConfig oc;
+  oc.tick_ns = 20'000'000;
+  oc.budget.min_sample_period = 101;
+  oc.budget.initial_sample_period = 101;
+  oc.budget.budget_pct = 50;  // sampling independent of machine speed
+  oc.budget.burst_s = 0;
+  oc.budget.max_debt_s = 0;
+  oc.planner.min_rate_mib_per_s = min_rate_mib_per_s;
+  return oc;
+}
+
+TEST(Ours, FloorRatePromotesWithoutAllowance) {
+  const SimTrace t = HotOnSmemTrace(400000);
+  SimConfig c;
+  c.fmem_capacity_pages = 4096;
+  Simulation sim(&t, c);
+  OursPolicy ours(NoAllowance(32));
+  ASSERT_TRUE(sim.Run(ours).ok());
+  Simulation ft_sim(&t, c);
+  FirstTouchPolicy ft;
+  ASSERT_TRUE(ft_sim.Run(ft).ok());
+  // The budget left nothing, the TickPlanner's floor moved the hot set.
+  EXPECT_GT(ours.floor_ticks(), 0u);
+  EXPECT_EQ(Extra(ours, "budget_skipped_ticks"), Extra(ours, "ticks"));
+  EXPECT_GT(sim.metrics().promotions, 1000u);
+  EXPECT_GT(sim.metrics().HitRatio(), ft_sim.metrics().HitRatio() + 0.3);
+  // ... at the floor rate, not the ceiling (256 MiB/s), and no faster in
+  // total (both directions), give or take the last tick's interval.
+  EXPECT_DOUBLE_EQ(Extra(ours, "rate_mib_per_s_max"), 32);
+  const double seconds = sim.metrics().modelled_ns / 1e9;
+  const double max_pages = 32.0 * (seconds + 0.08) * 256;
+  EXPECT_LE(static_cast<double>(sim.metrics().promotions + sim.metrics().demotions), max_pages);
+  // Migration at the floor rate is exempt from the budget.
+  EXPECT_GT(Extra(ours, "cpu_floor_move_ms"), 0);
+}
+
+TEST(Ours, NoFloorAndNoAllowanceMovesNothing) {
+  const SimTrace t = HotOnSmemTrace(400000);
+  SimConfig c;
+  c.fmem_capacity_pages = 4096;
+  Simulation sim(&t, c);
+  OursPolicy ours(NoAllowance(0));
+  ASSERT_TRUE(sim.Run(ours).ok());
+  EXPECT_GT(sim.metrics().samples, 0u);
+  EXPECT_EQ(ours.floor_ticks(), 0u);
+  EXPECT_GT(ours.budget_limited_ticks(), 0u);
+  EXPECT_EQ(sim.metrics().promotions, 0u);
+  EXPECT_EQ(sim.metrics().demotions, 0u);
+}
+
+TEST(Ours, HeadroomScaledToSimulatedFmem) {
+  const SimTrace t = HotOnSmemTrace(20000);
+  SimConfig c;
+  c.fmem_capacity_pages = 4096;  // 16 MiB: 1 % is 40 pages
+  OursConfig oc;
+  Simulation sim(&t, c);
+  OursPolicy ours(oc);
+  ASSERT_TRUE(sim.Run(ours).ok());
+  EXPECT_EQ(ours.headroom_bytes(), 40u * 4096);
+  // A headroom below the cap is hplaced's, unchanged.
+  oc.planner.headroom_bytes = 64 << 10;
+  Simulation sim2(&t, c);
+  OursPolicy ours2(oc);
+  ASSERT_TRUE(sim2.Run(ours2).ok());
+  EXPECT_EQ(ours2.headroom_bytes(), 64u << 10);
 }
 
 TEST(Report, PhaseChangesAndConvergence) {
