@@ -491,22 +491,10 @@ def run_policy(sc, policy, tools, opts, env):
     return res
 
 
-# hplaced's CPU budget under TCG, % of one vCPU, unless the scenario's
-# hplaced_args name one.  The budget covers everything hplaced does, and
-# under TCG the guest kernel's part of it (scan ioctls waiting for TLB-flush
-# IPIs, page copies in migration) runs 10-50x slower than on hardware: at
-# the default 1 % hplaced's fixed overhead leaves it little to place with
-# (tests/vm/test_hplace_residency.py measures what it needs: 2 %).  KVM and
-# --real-hardware runs keep the default.
-TCG_HPLACED_BUDGET_PCT = 2
-
-
 def run_scenario(path, opts, tools, env):
+    # hplaced runs at its shipped defaults (plus what a scenario's
+    # hplaced_args name), under TCG too: its budget never makes it inert.
     sc = scenario_mod.load(path, short=opts.short)
-    if (not opts.real_hardware and env.get("KVM_USABLE") != "1" and
-            not any(a.startswith("--budget-pct") for a in sc["hplaced_args"])):
-        sc["hplaced_args"] = list(sc["hplaced_args"]) + [
-            "--budget-pct=%g" % TCG_HPLACED_BUDGET_PCT]
     policies = [p for p in sc["policies"]
                 if not opts.policies or p in opts.policies]
     result = {"scenario": sc["name"], "config": sc, "short": opts.short,
