@@ -30,6 +30,9 @@ absl::StatusOr<std::unique_ptr<AbitSampleSource>> AbitSampleSource::Create(
   if (!std::isfinite(options.scan_rate_pages_per_s) || options.scan_rate_pages_per_s < 0) {
     return absl::InvalidArgumentError("abit source: scan rate must be finite and >= 0");
   }
+  if (!std::isfinite(options.max_pass_s) || options.max_pass_s < 0) {
+    return absl::InvalidArgumentError("abit source: max_pass_s must be finite and >= 0");
+  }
   return std::unique_ptr<AbitSampleSource>(new AbitSampleSource(dev, clock, options));
 }
 
@@ -113,12 +116,21 @@ absl::StatusOr<size_t> AbitSampleSource::Read(absl::Span<placement::Sample> out)
   if (pending_.empty()) {
     const int64_t now = clock_->MonotonicNs();
     uint64_t budget = options_.max_pages_per_read;
+    const double dt_s = have_last_read_ ? std::max<int64_t>(0, now - last_read_ns_) * 1e-9 : 0.0;
     if (options_.scan_rate_pages_per_s > 0) {
-      const double dt_s = have_last_read_ ? std::max<int64_t>(0, now - last_read_ns_) * 1e-9 : 0.0;
       carry_pages_ = std::min(carry_pages_ + options_.scan_rate_pages_per_s * dt_s,
                               static_cast<double>(options_.max_pages_per_read));
       budget = static_cast<uint64_t>(carry_pages_);
       carry_pages_ -= static_cast<double>(budget);
+    }
+    if (options_.max_pass_s > 0) {
+      const auto floor_pages = static_cast<uint64_t>(
+          std::ceil(static_cast<double>(TargetPages()) * dt_s / options_.max_pass_s));
+      if (floor_pages > budget) {
+        budget = floor_pages;
+        carry_pages_ = 0;
+        ++stats_.floor_reads;
+      }
     }
     last_read_ns_ = now;
     have_last_read_ = true;

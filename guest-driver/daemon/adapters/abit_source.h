@@ -12,7 +12,11 @@
 // where dt is the time since the previous Read (injected Clock) and carry
 // the unspent fraction; with scan rate 0 every Read scans
 // max_pages_per_read.  The budget counts address space (holes too), the
-// unit the BudgetController's scan_cost_ns_per_page prices.
+// unit the BudgetController's scan_cost_ns_per_page prices.  A floor
+// (max_pass_s > 0) raises it to TargetPages() * dt / max_pass_s, past
+// max_pages_per_read if need be: whatever rate the budget set, and however
+// far apart the Reads are, every targeted page is scanned at least once per
+// max_pass_s (a pass is at most one per Read).
 //
 // Samples.  A young 4 KiB page is one Sample (weight 1, kind kLoad: the
 // accessed bit does not tell loads from stores) at the page's address,
@@ -60,6 +64,8 @@ struct AbitSourceOptions {
   uint64_t max_pages_per_read = 64 * 1024;
   // Pages per second of clock time; 0 = max_pages_per_read every Read.
   double scan_rate_pages_per_s = 0;
+  // Longest time one pass over every target may take (s); 0: no floor.
+  double max_pass_s = 0;
   // Test only: do not clear the accessed bits (HBALLOON_SCAN_F_NO_CLEAR).
   bool no_clear = false;
 };
@@ -72,6 +78,7 @@ struct AbitSourceStats {
   uint64_t young_huge_pages = 0;  // of those, mapped by a PMD
   uint64_t samples = 0;         // delivered by Read
   uint64_t passes = 0;          // completed round-robin passes
+  uint64_t floor_reads = 0;     // Reads whose budget the pass floor raised
   uint64_t exited = 0;          // processes dropped on ESRCH
 };
 

@@ -44,6 +44,14 @@ struct HplacedConfig {
   // the old value back at exit, "keep" leaves it (numa_balancing.h: why).
   std::string numa_balancing = "off";
   size_t max_samples_per_tick = 1 << 20;
+  // The sampling floor ([budget] keys): whatever the budget's debt or the
+  // duty cycle say, at most max_sampling_gap_ticks ticks in a row go
+  // without a sample read, and the accessed-bit scan covers every targeted
+  // page at least once per max_scan_pass_s (0: no pass floor).  Without it
+  // a slow or loaded machine (one scan read costing 10x its share) detects
+  // a new hot set only after tens of seconds.
+  int64_t max_sampling_gap_ticks = 3;
+  double max_scan_pass_s = 10;
   // [nodes] (fmem, smem) and [placement]: the per-tick policy's knobs,
   // documented in placement/tick_planner.h and hplaced.toml, live in the
   // library's config (one set of defaults for hplaced and tiervm-sim).

@@ -466,16 +466,28 @@ absl::Status PlacementLoop::Tick() {
   // at the slowest scan rate the scan ioctls alone can cost more than a
   // small budget (under TCG each one waits for a TLB-flush IPI to every
   // vCPU).  The debt is bounded and forgiven after an idle tick, so this
-  // pause lasts a tick or two, never for good.
+  // pause lasts a tick or two, never for good.  The sampling floor bounds
+  // both this pause and the duty cycle below: after max_sampling_gap_ticks
+  // ticks without a read the next tick reads, so a new hot set is seen
+  // within a few ticks on a slow or loaded machine too (its cost is
+  // counted like any other sampling).
   absl::Status read_status = absl::OkStatus();
-  const bool paused = budget_.in_debt();
-  const bool duty_skip = !paused && sampling_skip_ticks_ > 0;
+  const bool floor_read = ticks_without_read_ >= config_.max_sampling_gap_ticks;
+  const bool paused = !floor_read && budget_.in_debt();
+  const bool duty_skip = !floor_read && !paused && sampling_skip_ticks_ > 0;
   if (paused) {
     ++counters_.budget_paused_ticks;
+    ++ticks_without_read_;
   } else if (duty_skip) {
     --sampling_skip_ticks_;
     ++counters_.sampling_skipped_ticks;
+    ++ticks_without_read_;
   } else {
+    if (floor_read && (budget_.in_debt() || sampling_skip_ticks_ > 0)) {
+      ++counters_.sampling_floor_reads;
+    }
+    sampling_skip_ticks_ = 0;
+    ticks_without_read_ = 0;
     read_status = ReadSamples(&n);
   }
   const int64_t sample_ns = deps_.clock->OwnCpuNs() - cpu_s0;
@@ -484,13 +496,13 @@ absl::Status PlacementLoop::Tick() {
     // share of one tick's budget (at the slowest scan rate; under TCG on a
     // busy guest one scan ioctl can wait hundreds of ms for TLB-flush IPIs)
     // is followed by enough ticks without reads to bring the average down
-    // to that share, at most kMaxSamplingSkipTicks.  Debt alone cannot do
+    // to that share, at most max_sampling_gap_ticks.  Debt alone cannot do
     // it: it is bounded, and the cost above the bound would be forgotten.
     const double share_ns = config_.budget.budget_pct / 100.0 * config_.budget.sampling_share *
                             static_cast<double>(tick_ns);
     if (share_ns > 0 && static_cast<double>(sample_ns) > share_ns) {
       sampling_skip_ticks_ = std::min<int64_t>(
-          kMaxSamplingSkipTicks,
+          config_.max_sampling_gap_ticks,
           static_cast<int64_t>(std::ceil(static_cast<double>(sample_ns) / share_ns)) - 1);
     }
   }
@@ -533,6 +545,9 @@ absl::Status PlacementLoop::Tick() {
 
   const uint64_t scanned =
       deps_.source_control != nullptr ? deps_.source_control->TakePagesScanned() : 0;
+  if (deps_.source_control != nullptr) {
+    counters_.scan_floor_reads = deps_.source_control->FloorReads();
+  }
   const int64_t cpu_now = deps_.clock->OwnCpuNs();
   if (counters_.ticks == 1) {
     // Start-up is not debt: the first tick (every process's maps, the
@@ -637,6 +652,8 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_limited_ticks"] = c.budget_limited_ticks;
   j["budget_paused_ticks"] = c.budget_paused_ticks;
   j["sampling_skipped_ticks"] = c.sampling_skipped_ticks;
+  j["sampling_floor_reads"] = c.sampling_floor_reads;
+  j["scan_floor_reads"] = c.scan_floor_reads;
   j["budget_exempt_pct"] = c.budget.exempt_pct;
   j["debt_forgiven_ms"] = static_cast<double>(c.debt_forgiven_ns) / 1e6;
   j["floor_ticks"] = c.floor_ticks;

@@ -113,6 +113,11 @@ struct LoopCounters {
   uint64_t sampling_skipped_ticks = 0;  // no read: the sampling duty cycle
   uint64_t budget_limited_ticks = 0;  // moves cut to what the allowance buys
   uint64_t budget_paused_ticks = 0;   // no sampling: in debt
+  // Reads the sampling floor forced (max_sampling_gap_ticks without one,
+  // whatever the debt or the duty cycle), and scan reads the pass floor
+  // (max_scan_pass_s) enlarged.
+  uint64_t sampling_floor_reads = 0;
+  uint64_t scan_floor_reads = 0;
   uint64_t floor_ticks = 0;           // the floor rate lifted the moves
   int64_t cpu_floor_move_ns = 0;      // migration at the floor, not charged
   int64_t cpu_status_ns = 0;          // writing the status file (NoteStatusCpu)
@@ -202,9 +207,10 @@ class PlacementLoop {
   int64_t window_cpu0_ns_ = 0;
   int64_t window_sampling_cpu_ns_ = 0;
   int64_t window_exempt_cpu_ns_ = 0;  // floor-rate migration this window
-  // Ticks left without a sample read (the duty cycle, see Tick()).
-  static constexpr int64_t kMaxSamplingSkipTicks = 10;
+  // Ticks left without a sample read (the duty cycle, see Tick()), and
+  // ticks in a row without one so far (the floor: max_sampling_gap_ticks).
   int64_t sampling_skip_ticks_ = 0;
+  int64_t ticks_without_read_ = 0;
   absl::flat_hash_set<Pid> tracked_;
   // What the last listing knew, so the next one reads less: kernel
   // threads' pids (their stat is not read again) and, per process, the

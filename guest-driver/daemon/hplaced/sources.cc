@@ -50,6 +50,7 @@ absl::StatusOr<std::unique_ptr<OpenedSource>> OpenSource(const HplacedConfig& co
   adapters::SampleSourceOptions opts;
   opts.replay_path = config.trace_file;
   opts.abit.scan_rate_pages_per_s = config.budget.initial_scan_pages_per_s;
+  opts.abit.max_pass_s = config.max_scan_pass_s;
   opts.perf.sample_period = config.budget.initial_sample_period | 1;
   out->perf_ops = std::make_unique<adapters::LinuxPerfEventOps>();
   out->perf_encoder = std::make_unique<adapters::LibpfmEncoder>();

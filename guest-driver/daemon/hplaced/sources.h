@@ -34,6 +34,7 @@ class AbitControl final : public SourceControl {
   uint64_t TakePagesScanned() override;
   bool NeedsBaselinePass() const override { return true; }
   uint64_t Passes() const override { return source_->stats().passes; }
+  uint64_t FloorReads() const override { return source_->stats().floor_reads; }
 
  private:
   adapters::AbitSampleSource* source_;

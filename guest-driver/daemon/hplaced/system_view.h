@@ -78,6 +78,9 @@ class SourceControl {
   // number of completed passes over all targets -- has advanced by two.
   virtual bool NeedsBaselinePass() const { return false; }
   virtual uint64_t Passes() const { return 0; }
+  // Scanning sources: Reads whose scan the pass floor (max_scan_pass_s)
+  // made larger than the budget's scan rate allowed, since start.
+  virtual uint64_t FloorReads() const { return 0; }
 };
 
 }  // namespace tiervm::hplaced

@@ -511,12 +511,13 @@ TEST_F(NoCreditTest, WithoutTheFloorNothingMoves) { Run(0); }
 // Sampling that costs more than its share of the budget even at the
 // slowest scan rate (each scan ioctl waits for IPIs under TCG) runs on a
 // duty cycle: after a read costing N times the share, N - 1 ticks without
-// reads (at most 10).  It never stops for good, and its average cost is
-// bounded by what the duty cycle allows, not by the bounded (and
-// forgiven) debt.
+// reads, at most max_sampling_gap_ticks (the sampling floor).  It never
+// stops for good, and its average cost is bounded by what the duty cycle
+// allows, not by the bounded (and forgiven) debt.
 TEST_F(LoopTest, CostlySamplingRunsOnADutyCycleButNeverStops) {
   config.budget.budget_pct = 1;
   config.budget.burst_s = 2;
+  config.max_sampling_gap_ticks = 10;
   PlacementLoop loop = MakeLoop();
   const int64_t cpu0 = clock.OwnCpuNs();
   // Every read costs 50 ms (5 % of a CPU at one read per second).
@@ -542,6 +543,43 @@ TEST_F(LoopTest, CostlySamplingRunsOnADutyCycleButNeverStops) {
   // Without the duty cycle it would have been every other tick (bounded
   // debt, forgiven): ~200 reads.
   EXPECT_LE(reads, (kTicks / 11 + 2) * 2);
+}
+
+// The sampling floor at its default (3): however costly a read and
+// however deep the debt, no more than 3 ticks in a row go without one, so
+// a hot set that appears is sampled within 4 ticks on a slow or loaded
+// machine too; the reads it forced are counted.
+TEST_F(LoopTest, SamplingFloorBoundsTheGapBetweenReads) {
+  config.budget.budget_pct = 1;
+  config.budget.burst_s = 2;
+  PlacementLoop loop = MakeLoop();
+  // Every read costs 400 ms: the duty cycle alone would skip 79 ticks,
+  // and the debt pauses sampling too.
+  std::vector<int> read_ticks;
+  int tick = 0;
+  source.on_read = [this, &read_ticks, &tick] {
+    if (read_ticks.empty() || read_ticks.back() != tick) read_ticks.push_back(tick);
+    clock.Advance(0, 200'000'000);
+  };
+  const int kTicks = 60;
+  for (tick = 0; tick < kTicks; ++tick) {
+    Touch(kHot, 64 * kPage);
+    ASSERT_TRUE(loop.Tick().ok());
+    clock.Advance(1'000'000'000, 0);
+  }
+  ASSERT_FALSE(read_ticks.empty());
+  EXPECT_EQ(read_ticks.front(), 0);
+  for (size_t i = 1; i < read_ticks.size(); ++i) {
+    EXPECT_LE(read_ticks[i] - read_ticks[i - 1], 4) << "reads at ticks " << read_ticks[i - 1]
+                                                    << " and " << read_ticks[i];
+  }
+  EXPECT_GE(read_ticks.size(), static_cast<size_t>(kTicks / 4));
+  const LoopCounters& c = loop.counters();
+  EXPECT_GT(c.sampling_floor_reads, 0u);
+  EXPECT_GT(c.sampling_skipped_ticks + c.budget_paused_ticks, static_cast<uint64_t>(kTicks / 2));
+  // Debt stays bounded (budget * max_debt_s) even with the forced reads.
+  EXPECT_GE(c.budget.credit_ns,
+            -static_cast<int64_t>(0.01 * config.budget.max_debt_s * 1e9));
 }
 
 // move_pages moves go to `mem` (capacity, meminfo) and are mirrored into

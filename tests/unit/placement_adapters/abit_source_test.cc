@@ -3,6 +3,7 @@
 // rate, THP samples, exited processes, short output spans, errors.
 #include "daemon/adapters/abit_source.h"
 
+#include <limits>
 #include <map>
 #include <set>
 #include <vector>
@@ -48,6 +49,11 @@ TEST(AbitSource, OptionsAndTargetsValidated) {
   EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
   o.max_pages_per_read = 64;
   o.scan_rate_pages_per_s = -1;
+  EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
+  o.scan_rate_pages_per_s = 0;
+  o.max_pass_s = -1;
+  EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
+  o.max_pass_s = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
 
   auto src = Make(&dev, &clock);
@@ -164,6 +170,47 @@ TEST(AbitSource, ScanRateBoundsPagesPerSecond) {
   clock.Advance(1'000'000'000'000, 0);
   ReadAll(*src);
   EXPECT_EQ(dev.scanned_pages(), 6500u + 64 * 1024);
+}
+
+// The pass floor: at the slowest scan rate the budget allows, and with
+// reads seconds apart (the daemon's duty cycle), every page is still
+// scanned once per max_pass_s -- past max_pages_per_read if need be, never
+// more than one pass per read.
+TEST(AbitSource, PassFloorCoversEveryPageWithinMaxPassS) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  constexpr uint64_t kPages = 200000;
+  dev.Map(5, 0x1000000, kPages * kPg);
+  AbitSourceOptions o;
+  o.max_pages_per_read = 64 * 1024;
+  o.scan_rate_pages_per_s = 100;
+  o.max_pass_s = 10;
+  auto src = Make(&dev, &clock, o);
+  ASSERT_TRUE(src->SetTargets(5, {{0x1000000, 0x1000000 + kPages * kPg}}).ok());
+  ReadAll(*src);  // starts the clock
+  const uint64_t start = dev.scanned_pages();
+  // Reads 4 s apart: 100 pages/s would scan 400 pages; the floor 80,000.
+  for (int i = 0; i < 5; ++i) {
+    clock.Advance(4'000'000'000, 0);
+    ReadAll(*src);
+  }
+  EXPECT_EQ(dev.scanned_pages() - start, 5 * kPages * 4 / 10);
+  EXPECT_EQ(src->stats().floor_reads, 5u);
+  EXPECT_GE(src->stats().passes, 1u);
+  // A pause of minutes: one pass at most.
+  clock.Advance(300'000'000'000, 0);
+  const uint64_t before = dev.scanned_pages();
+  ReadAll(*src);
+  EXPECT_EQ(dev.scanned_pages() - before, kPages);
+  // Where the rate already covers the floor, the floor does nothing.
+  src->SetScanRate(50000);
+  ReadAll(*src);  // spends the carry
+  const uint64_t floor_reads = src->stats().floor_reads;
+  clock.Advance(1'000'000'000, 0);
+  const uint64_t b2 = dev.scanned_pages();
+  ReadAll(*src);
+  EXPECT_EQ(dev.scanned_pages() - b2, 50000u);
+  EXPECT_EQ(src->stats().floor_reads, floor_reads);
 }
 
 TEST(AbitSource, YoungThpIsEightEvenSamples) {
