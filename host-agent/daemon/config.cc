@@ -4,6 +4,7 @@
 #include <functional>
 #include <iterator>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -139,6 +140,24 @@ absl::Status ParseVmSettings(const Reader& r, const toml::node& n,
 }
 
 }  // namespace
+
+absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view level) {
+  using spdlog::level::level_enum;
+  static constexpr std::pair<std::string_view, level_enum> kNames[] = {
+      {"trace", level_enum::trace}, {"debug", level_enum::debug}, {"info", level_enum::info},
+      {"warn", level_enum::warn},   {"warning", level_enum::warn}, {"error", level_enum::err},
+      {"off", level_enum::off}};
+  for (const auto& [name, l] : kNames) {
+    if (level == name) return l;
+  }
+  std::string names;
+  for (std::string_view l : kLogLevels) {
+    if (!names.empty()) names += '|';
+    names += l;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--log-level: unknown level '", std::string(level), "' (one of ", names, ")"));
+}
 
 absl::Status ValidateAgentConfig(const AgentConfig& c) {
   if (c.budget_bytes == 0) return absl::InvalidArgumentError("budget: required and > 0");

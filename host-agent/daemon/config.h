@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <spdlog/common.h>
+
 #include "absl/status/statusor.h"
 #include "adapters/vm_source.h"
 #include "core/agent_core.h"
@@ -67,6 +69,13 @@ absl::StatusOr<AgentConfig> LoadAgentConfig(const std::string& path,
 // Cross-field checks (also run by the parsers): a budget, exactly one VM
 // source, period within [50 ms, 1 h], per-VM min <= max.
 absl::Status ValidateAgentConfig(const AgentConfig& config);
+
+// --log-level: one of kLogLevels ("warning" is taken for "warn").  An
+// unknown name is an error that lists them: spdlog's own from_str() maps
+// it to "off", which would silently drop every line.
+inline constexpr std::string_view kLogLevels[] = {"trace", "debug", "info",
+                                                   "warn",  "error", "off"};
+absl::StatusOr<spdlog::level::level_enum> ParseLogLevel(std::string_view level);
 
 }  // namespace tiervm::agent
 

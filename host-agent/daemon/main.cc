@@ -43,7 +43,7 @@ constexpr char kUsage[] =
     "  --metrics-listen H:P   (default 127.0.0.1:9848; \"\" disables)\n"
     "  --target-log FILE      append one JSON line per target set\n"
     "  --host-root DIR        root of /proc and /sys (tests)\n"
-    "  --log-level LEVEL      trace|debug|info|warn|error (default info)\n"
+    "  --log-level LEVEL      trace|debug|info|warn|error|off (default info)\n"
     "  --check-config         parse the config, print it, exit\n";
 
 int Fail(const std::string& msg) {
@@ -92,7 +92,9 @@ int main(int argc, char** argv) {
       return Fail(absl::StrCat("unknown flag '", key, "'\n", kUsage));
     }
   }
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  absl::StatusOr<spdlog::level::level_enum> level = ParseLogLevel(log_level);
+  if (!level.ok()) return Fail(absl::StrCat(level.status().message(), "\n", kUsage));
+  spdlog::set_level(*level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   AgentConfig config;

@@ -130,32 +130,54 @@ absl::StatusOr<std::unique_ptr<ControlServer>> ControlServer::Listen(
       return Errno(absl::StrCat("mkdir ", dir));
     }
   }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       return absl::FailedPreconditionError(
           absl::StrCat(path, " exists and is not a socket; not replacing it"));
     }
+    // A socket somebody still listens on belongs to a running agent:
+    // replacing it would cut that agent off from its CLI.  Only a socket
+    // nobody answers (ECONNREFUSED: its agent died) is stale.
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return Errno("socket");
+    const int c = ::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    const int connect_errno = errno;
+    ::close(probe);
+    if (c == 0 || connect_errno == EAGAIN) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": another tiervm-agent is listening on it; not replacing it (stop that agent "
+                "or choose another control_socket)"));
+    }
     ::unlink(path.c_str());
   }
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket");
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   // The socket is created with 0600 (umask) so that there is no window in
   // which others could connect.
   const mode_t old = ::umask(0177);
   const int b = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   ::umask(old);
-  if (b != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 16) != 0) {
+  if (b != 0 || ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 16) != 0 ||
+      ::lstat(path.c_str(), &st) != 0) {
     absl::Status s = Errno(absl::StrCat("listen on ", path));
     ::close(fd);
     return s;
   }
-  return std::unique_ptr<ControlServer>(new ControlServer(fd, path, std::move(handler)));
+  return std::unique_ptr<ControlServer>(
+      new ControlServer(fd, path, st.st_dev, st.st_ino, std::move(handler)));
 }
 
-ControlServer::~ControlServer() { ::unlink(path_.c_str()); }
+ControlServer::~ControlServer() {
+  // Only the socket file this server created: if somebody replaced it
+  // meanwhile, the new file is theirs.
+  struct stat st;
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) {
+    ::unlink(path_.c_str());
+  }
+}
 
 bool ControlServer::Admit(Client& c) {
   ucred cred{};

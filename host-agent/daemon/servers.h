@@ -16,6 +16,7 @@
 #define TIERVM_HOST_AGENT_DAEMON_SERVERS_H_
 
 #include <poll.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <cstdint>
@@ -64,17 +65,22 @@ class ControlServer final : public StreamServer {
  public:
   using Handler = std::function<std::string(std::string_view line)>;
   // Creates the parent directory (0755) if missing, replaces a stale
-  // socket file, binds, chmods 0600.
+  // socket file (one nobody listens on), binds, chmods 0600.
+  // FailedPrecondition when the path is not a socket or another process
+  // listens on it (a running agent keeps its socket).
   static absl::StatusOr<std::unique_ptr<ControlServer>> Listen(
       const std::string& path, Handler handler);
+  // Removes the socket file if it is still the one Listen created.
   ~ControlServer() override;
 
  private:
-  ControlServer(int fd, std::string path, Handler h)
-      : StreamServer(fd), path_(std::move(path)), handler_(std::move(h)) {}
+  ControlServer(int fd, std::string path, dev_t dev, ino_t ino, Handler h)
+      : StreamServer(fd), path_(std::move(path)), dev_(dev), ino_(ino), handler_(std::move(h)) {}
   bool Admit(Client& c) override;
   void OnInput(Client& c) override;
   std::string path_;
+  dev_t dev_;  // identity of the socket file bound, for the destructor
+  ino_t ino_;
   Handler handler_;
 };
 

@@ -200,6 +200,40 @@ TEST_F(ControlSocketTest, StaleSocketIsReplacedAndRemovedOnExit) {
   ASSERT_TRUE(s2.ok()) << s2.status();
 }
 
+// A second agent must not take over (or, failing later, delete) the
+// socket of one that is running: it fails, and the first keeps serving.
+TEST_F(ControlSocketTest, LiveSocketIsNotReplaced) {
+  auto s1 = ControlServer::Listen(path_, [](std::string_view) { return std::string("{}"); });
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  {
+    auto s2 = ControlServer::Listen(path_, [](std::string_view) { return std::string(); });
+    ASSERT_FALSE(s2.ok());
+    EXPECT_TRUE(absl::IsFailedPrecondition(s2.status())) << s2.status();
+    EXPECT_THAT(std::string(s2.status().message()), HasSubstr("another tiervm-agent"));
+  }
+  ServerThread t({s1->get()});
+  const int fd = ConnectUnix(path_);
+  ASSERT_GE(fd, 0) << "the first agent's socket is gone";
+  SendAll(fd, "{}\n");
+  EXPECT_EQ(ReadLines(fd, 1), "{}\n");
+  ::close(fd);
+}
+
+// A server whose socket file was replaced by somebody else's leaves that
+// file alone when it goes.
+TEST_F(ControlSocketTest, ExitRemovesOnlyItsOwnSocketFile) {
+  auto s1 = ControlServer::Listen(path_, [](std::string_view) { return std::string(); });
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  ASSERT_EQ(::unlink(path_.c_str()), 0);
+  auto s2 = ControlServer::Listen(path_, [](std::string_view) { return std::string(); });
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  s1->reset();
+  struct stat st;
+  EXPECT_EQ(::stat(path_.c_str(), &st), 0) << "the other server's socket was removed";
+  s2->reset();
+  EXPECT_NE(::stat(path_.c_str(), &st), 0);
+}
+
 std::string Http(uint16_t port, const std::string& request) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

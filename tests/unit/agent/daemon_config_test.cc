@@ -89,6 +89,25 @@ weight = 10
   EXPECT_EQ(c->vms["db-1"].weight, 10u);
 }
 
+// spdlog turns an unknown level name into "off": a typo must be an
+// error, not a silent agent.
+TEST(DaemonConfigTest, LogLevelNamesAreCheckedNotSilentlyOff) {
+  using spdlog::level::level_enum;
+  EXPECT_EQ(*ParseLogLevel("trace"), level_enum::trace);
+  EXPECT_EQ(*ParseLogLevel("info"), level_enum::info);
+  EXPECT_EQ(*ParseLogLevel("warn"), level_enum::warn);
+  EXPECT_EQ(*ParseLogLevel("warning"), level_enum::warn);
+  EXPECT_EQ(*ParseLogLevel("error"), level_enum::err);
+  EXPECT_EQ(*ParseLogLevel("off"), level_enum::off);
+  for (std::string_view l : kLogLevels) EXPECT_TRUE(ParseLogLevel(l).ok()) << l;
+  for (std::string_view bad : {"INFO", "", "verbose", "info ", "err"}) {
+    absl::StatusOr<level_enum> r = ParseLogLevel(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr("trace|debug|info|warn|error|off"));
+  }
+}
+
 TEST(DaemonConfigTest, MinimalFileHasDefaults) {
   absl::StatusOr<AgentConfig> c =
       ParseAgentConfig("budget = 1073741824\nlibvirt_uri = \"qemu:///system\"\n", "a.toml");
