@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "daemon/agent_loop.h"
 #include "daemon/config.h"
+#include "daemon/logging.h"
 #include "daemon/servers.h"
 #include "daemon/units.h"
 #include "spdlog/spdlog.h"
@@ -94,8 +95,7 @@ int main(int argc, char** argv) {
   }
   absl::StatusOr<spdlog::level::level_enum> level = ParseLogLevel(log_level);
   if (!level.ok()) return Fail(absl::StrCat(level.status().message(), "\n", kUsage));
-  spdlog::set_level(*level);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  SetUpLogging(*level, "tiervm-agent");
 
   AgentConfig config;
   if (!explicit_config) {

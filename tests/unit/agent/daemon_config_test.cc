@@ -2,6 +2,13 @@
 // must name file:line:key.
 #include "daemon/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/logging.h"
+
 #include "daemon/units.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -106,6 +113,32 @@ TEST(DaemonConfigTest, LogLevelNamesAreCheckedNotSilentlyOff) {
     EXPECT_TRUE(absl::IsInvalidArgument(r.status())) << bad;
     EXPECT_THAT(std::string(r.status().message()), HasSubstr("trace|debug|info|warn|error|off"));
   }
+}
+
+// JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to
+// journald; only a match with the fd's own file means "log to the journal"
+// (an inherited variable with stderr redirected elsewhere does not).
+TEST(DaemonLoggingTest, JournalStreamMustNameTheFdsFile) {
+  char path[] = "/tmp/tiervm-journal-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  const std::string mine = absl::StrCat(static_cast<unsigned long long>(st.st_dev), ":",
+                                        static_cast<unsigned long long>(st.st_ino));
+  EXPECT_TRUE(FdIsJournalStream(mine.c_str(), fd));
+  EXPECT_FALSE(FdIsJournalStream(nullptr, fd));
+  EXPECT_FALSE(FdIsJournalStream("", fd));
+  EXPECT_FALSE(FdIsJournalStream(absl::StrCat(mine, "x").c_str(), fd));
+  EXPECT_FALSE(FdIsJournalStream(absl::StrCat(mine, "1").c_str(), fd));
+  EXPECT_FALSE(FdIsJournalStream(absl::StrCat(static_cast<unsigned long long>(st.st_dev), ":",
+                                              static_cast<unsigned long long>(st.st_ino) + 1)
+                                     .c_str(),
+                                 fd));
+  EXPECT_FALSE(FdIsJournalStream("garbage", fd));
+  EXPECT_FALSE(FdIsJournalStream(mine.c_str(), -1));
+  ::close(fd);
+  ::unlink(path);
 }
 
 TEST(DaemonConfigTest, MinimalFileHasDefaults) {
