@@ -141,6 +141,16 @@ TEST(DaemonLoggingTest, JournalStreamMustNameTheFdsFile) {
   ::unlink(path);
 }
 
+// The example shipped for /etc/tiervm/agent.toml must be a working
+// config as it stands (the operator edits the budget).
+TEST(DaemonConfigTest, ShippedExampleParses) {
+  absl::StatusOr<AgentConfig> c = LoadAgentConfig(AGENT_TOML_EXAMPLE);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->budget_bytes, 64ull << 30);
+  EXPECT_EQ(c->libvirt_uri, "qemu:///system");
+  EXPECT_TRUE(c->qmp_socket_dir.empty());
+}
+
 TEST(DaemonConfigTest, MinimalFileHasDefaults) {
   absl::StatusOr<AgentConfig> c =
       ParseAgentConfig("budget = 1073741824\nlibvirt_uri = \"qemu:///system\"\n", "a.toml");

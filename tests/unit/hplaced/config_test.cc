@@ -72,6 +72,8 @@ merge_contrast = 0.1
 merge_max_weight = 2
 [budget]
 budget_pct = 2.5
+max_sampling_gap_ticks = 0
+max_scan_pass_s = 4.5
 target_fraction = 0.8
 sample_cost_ns = 300
 scan_cost_ns_per_page = 10
@@ -89,6 +91,8 @@ initial_sample_period = 8191
   EXPECT_EQ(c->status_file, "/run/hplaced.json");
   EXPECT_EQ(c->deny_comms, (std::vector<std::string>{"a", "bb"}));
   EXPECT_EQ(c->numa_balancing, "keep");
+  EXPECT_EQ(c->max_sampling_gap_ticks, 0);
+  EXPECT_DOUBLE_EQ(c->max_scan_pass_s, 4.5);
   EXPECT_EQ(c->planner.fmem_node, 1);
   EXPECT_EQ(c->planner.headroom_bytes, 32ull << 20);
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, 12.5);
@@ -120,6 +124,10 @@ TEST(Config, ErrorsNameFileLineAndKey) {
               HasSubstr("1..15 characters"));
   EXPECT_THAT(Err("[placement]\nfile_backed = 1\n"), HasSubstr("expected true or false"));
   EXPECT_THAT(Err("[budget]\nbudget_pct = nan\n"), HasSubstr("budget.budget_pct: must be in"));
+  EXPECT_THAT(Err("[budget]\nmax_sampling_gap_ticks = -1\n"),
+              HasSubstr("budget.max_sampling_gap_ticks: must be in [0,"));
+  EXPECT_THAT(Err("[budget]\nmax_scan_pass_s = -2.0\n"),
+              HasSubstr("budget.max_scan_pass_s: must be in"));
   EXPECT_THAT(Err("tick_ms = 100\n"), HasSubstr("t.toml:1:11: tick_ms: top-level keys are sections"));
   EXPECT_THAT(Err("[daemon]\ntick_ms = \n"), HasSubstr("t.toml:2:"));
   EXPECT_THAT(Err("[nodes]\nfmem = 1\nsmem = 1\n"), HasSubstr("t.toml: nodes.fmem and nodes.smem must differ"));
@@ -145,6 +153,8 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->telemetry_interval_ms, d.telemetry_interval_ms);
   EXPECT_EQ(c->deny_comms, d.deny_comms);
   EXPECT_EQ(c->numa_balancing, d.numa_balancing);
+  EXPECT_EQ(c->max_sampling_gap_ticks, d.max_sampling_gap_ticks);
+  EXPECT_DOUBLE_EQ(c->max_scan_pass_s, d.max_scan_pass_s);
   EXPECT_EQ(c->planner.headroom_bytes, d.planner.headroom_bytes);
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, d.planner.rate_limit_mib_per_s);
   EXPECT_EQ(c->planner.round_bytes, d.planner.round_bytes);
