@@ -36,6 +36,7 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
                  --no-budget --sample-period=4093 --min-range-kib=2048 --decay=0.5
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
                  --rate-mib=256 --min-rate-mib=32 --min-hot-weight=4 (per MiB)
+                 --min-exchange-gain=0 (off)
                  --locate-refresh-ticks=10 --locate-window-pages=0 (hplaced: 4096),
                  and --headroom-pct=1: the headroom is at most this % of FMEM
   --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   static const char* kKnown[] = {"results-dir", "fmem-pct", "fmem-mib", "thp", "fmem-ns", "smem-ns",
                                  "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
                                  "headroom-pct", "headroom-mib", "rate-mib", "min-rate-mib",
-                                 "min-hot-weight", "locate-refresh-ticks", "locate-window-pages",
+                                 "min-hot-weight", "min-exchange-gain", "locate-refresh-ticks", "locate-window-pages",
                                  "budget-pct", "min-sample-period", "no-budget",
                                  "sample-period", "min-range-kib", "decay", "require", "no-plot",
                                  "max-trace-mib", "loop-to"};
@@ -134,7 +135,8 @@ int main(int argc, char** argv) {
          headroom_mib = static_cast<double>(planner_defaults.headroom_bytes) / 1048576.0,
          rate_mib = planner_defaults.rate_limit_mib_per_s,
          min_rate_mib = planner_defaults.min_rate_mib_per_s,
-         min_hot_weight = planner_defaults.min_hot_weight_per_mib;
+         min_hot_weight = planner_defaults.min_hot_weight_per_mib,
+         min_exchange_gain = planner_defaults.min_exchange_gain;
   uint64_t locate_refresh = static_cast<uint64_t>(planner_defaults.locate_refresh_ticks),
            locate_window = planner_defaults.locate_window_pages;
   uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
@@ -145,7 +147,8 @@ int main(int argc, char** argv) {
       !GetDouble(f, "tick-ms", &tick_ms) || !GetDouble(f, "headroom-pct", &headroom_pct) ||
       !GetDouble(f, "rate-mib", &rate_mib) || !GetDouble(f, "headroom-mib", &headroom_mib) ||
       !GetDouble(f, "min-rate-mib", &min_rate_mib) ||
-      !GetDouble(f, "min-hot-weight", &min_hot_weight) || !GetDouble(f, "budget-pct", &budget_pct) ||
+      !GetDouble(f, "min-hot-weight", &min_hot_weight) ||
+      !GetDouble(f, "min-exchange-gain", &min_exchange_gain) || !GetDouble(f, "budget-pct", &budget_pct) ||
       !GetDouble(f, "decay", &decay) || !GetU64(f, "epoch-accesses", &epoch_acc) ||
       !GetU64(f, "window-accesses", &window_acc) || !GetU64(f, "epoch-ticks", &epoch_ticks) ||
       !GetU64(f, "min-sample-period", &min_period) || !GetU64(f, "sample-period", &period) ||
@@ -195,6 +198,7 @@ int main(int argc, char** argv) {
   oc.planner.rate_limit_mib_per_s = rate_mib;
   oc.planner.min_rate_mib_per_s = min_rate_mib;
   oc.planner.min_hot_weight_per_mib = min_hot_weight;
+  oc.planner.min_exchange_gain = min_exchange_gain;
   oc.planner.locate_refresh_ticks = static_cast<int64_t>(std::min<uint64_t>(locate_refresh, 1u << 20));
   oc.planner.locate_window_pages = locate_window;
   if (absl::Status st = oc.planner.Validate(); !st.ok()) {
@@ -216,7 +220,7 @@ int main(int argc, char** argv) {
       {"tick_ms", tick_ms},           {"epoch_ticks", epoch_ticks},
       {"headroom_pct", headroom_pct}, {"headroom_mib", headroom_mib},
       {"rate_limit_mib_per_s", rate_mib}, {"min_rate_mib_per_s", min_rate_mib},
-      {"min_hot_weight_per_mib", min_hot_weight},
+      {"min_hot_weight_per_mib", min_hot_weight}, {"min_exchange_gain", min_exchange_gain},
       {"initial_move_cost_us_per_mib", oc.planner.initial_move_cost_us_per_mib},
       {"locate_refresh_ticks", oc.planner.locate_refresh_ticks},
       {"locate_window_pages", oc.planner.locate_window_pages},

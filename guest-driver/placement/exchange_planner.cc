@@ -16,6 +16,9 @@ struct Candidate {
   double weight;  // estimated sampled weight of the page
 };
 
+// Sampled weight per byte.
+double Density(const Candidate& c) { return c.weight / static_cast<double>(c.page.bytes); }
+
 // Resident pages of `rc` on `tier`, ordered so the best to move come first
 // (hottest for promotion, coldest for demotion), limited to `want` bytes.
 absl::StatusOr<std::vector<Candidate>> PagesToMove(const TrackerSnapshot& snapshot,
@@ -34,9 +37,7 @@ absl::StatusOr<std::vector<Candidate>> PagesToMove(const TrackerSnapshot& snapsh
   if (absl::IsNotFound(st)) return std::vector<Candidate>{};
   if (!st.ok()) return st;
   std::stable_sort(pages.begin(), pages.end(), [&](const Candidate& a, const Candidate& b) {
-    const double da = a.weight / static_cast<double>(a.page.bytes);
-    const double db = b.weight / static_cast<double>(b.page.bytes);
-    return hottest_first ? da > db : da < db;
+    return hottest_first ? Density(a) > Density(b) : Density(a) < Density(b);
   });
   uint64_t sum = 0;
   size_t n = 0;
@@ -80,10 +81,12 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
                                           const FmemState& fmem,
                                           const PlannerConfig& config) {
   if (!(config.rate_limit_mib_per_s >= 0) || config.interval_ns <= 0 ||
-      config.round_bytes == 0 || !(config.thp_max_unevenness >= 1)) {
+      config.round_bytes == 0 || !(config.thp_max_unevenness >= 1) ||
+      !(config.min_exchange_gain == 0 ||
+        (config.min_exchange_gain >= 1 && std::isfinite(config.min_exchange_gain)))) {
     return absl::InvalidArgumentError(
         "need rate_limit >= 0, interval > 0, round_bytes > 0, "
-        "thp_max_unevenness >= 1");
+        "thp_max_unevenness >= 1, min_exchange_gain 0 or finite >= 1");
   }
   ExchangePlan plan;
   const long double budget = static_cast<long double>(config.rate_limit_mib_per_s) *
@@ -151,7 +154,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
     const RangeClass& rc = classes.ranges[idx];
     auto pages = PagesToMove(snapshot, locator, rc, Tier::kSmem, rc.promote_bytes(), true);
     if (!pages.ok()) return pages.status();
-    for (const Candidate& c : *pages) {
+    for (size_t i = 0; i < pages->size(); ++i) {
+      const Candidate& c = (*pages)[i];
       if (c.page.bytes == kHugePageBytes && ThpTooUneven(snapshot, c.pid, c.page.addr, config)) {
         ++plan.thp_skipped_pages;
         continue;
@@ -160,16 +164,28 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
       uint64_t f = free;
       uint64_t cost = c.page.bytes;
       size_t d = next_demote;
+      double displaced_density = 0;
       while (f < keep_free + c.page.bytes) {
         absl::StatusOr<bool> more = has_demotable(d);
         if (!more.ok()) return more.status();
         if (!*more) break;
         f += demotable[d].page.bytes;
         cost += demotable[d].page.bytes;
+        displaced_density = std::max(displaced_density, Density(demotable[d]));
         ++d;
       }
       if (f < keep_free + c.page.bytes) {
         plan.stop = PlanStop::kNoDemotable;
+        stopped = true;
+        break;
+      }
+      // The gain gate.  Candidates come hottest first and demotions
+      // coldest first, so once a promotion fails, later ones would too
+      // (ranges are ranked by their mean density: nearly).
+      if (config.min_exchange_gain > 0 && d > next_demote &&
+          !(Density(c) > config.min_exchange_gain * displaced_density)) {
+        for (size_t j = i; j < pages->size(); ++j) plan.gain_skipped_bytes += (*pages)[j].page.bytes;
+        plan.stop = PlanStop::kNoGain;
         stopped = true;
         break;
       }

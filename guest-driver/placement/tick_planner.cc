@@ -91,6 +91,10 @@ absl::Status TickPlannerConfig::Validate() const {
   if (round_bytes == 0 || !(thp_max_unevenness >= 1)) {
     return absl::InvalidArgumentError("need round_bytes > 0 and thp_max_unevenness >= 1");
   }
+  if (!(min_exchange_gain == 0 || (min_exchange_gain >= 1 && std::isfinite(min_exchange_gain)))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_exchange_gain must be 0 (off) or finite >= 1, got ", min_exchange_gain));
+  }
   if (!(initial_move_cost_us_per_mib > 0) || !(min_hot_weight_per_mib >= 0)) {
     return absl::InvalidArgumentError(
         "need initial_move_cost_us_per_mib > 0 and min_hot_weight_per_mib >= 0");
@@ -239,6 +243,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   pcfg.interval_ns = in.interval_ns;
   pcfg.round_bytes = config_.round_bytes;
   pcfg.thp_max_unevenness = config_.thp_max_unevenness;
+  pcfg.min_exchange_gain = config_.min_exchange_gain;
   absl::StatusOr<ExchangePlan> plan = PlanExchange(snap, out.classes, cached, fstate, pcfg);
   if (!plan.ok()) return plan.status();
   out.exchange = std::move(*plan);

@@ -63,6 +63,8 @@ struct TickPlannerConfig {
   double min_rate_mib_per_s = 32;
   uint64_t round_bytes = 64ull << 20;
   double thp_max_unevenness = 4.0;
+  // The gain gate, PlannerConfig::min_exchange_gain (0: off, else >= 1).
+  double min_exchange_gain = 0;
   // Migration CPU cost assumed until moves measure it (then an EWMA of the
   // cost per applied MiB).  Pessimistic on purpose (a TCG guest's figure;
   // real hardware is ~10x cheaper).

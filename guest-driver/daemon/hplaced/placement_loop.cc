@@ -310,10 +310,23 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   counters_.rate_mib_per_s = tp->rate_mib_per_s;
   if (tp->budget_limited) ++counters_.budget_limited_ticks;
   if (tp->floor_applied) ++counters_.floor_ticks;
+  counters_.gain_skipped_bytes += tp->exchange.gain_skipped_bytes;
   const placement::ExchangePlan& plan = tp->exchange;
   last_classes_ = std::move(tp->classes);
   have_classes_ = true;
   if (plan.rounds.empty()) {
+    if (spdlog::should_log(spdlog::level::debug) && !last_classes_.promote.empty()) {
+      // Something ranks hotter on SMEM but nothing moves: say why.
+      uint64_t promote = 0, demote = 0;
+      for (size_t i : last_classes_.promote) promote += last_classes_.ranges[i].promote_bytes();
+      for (size_t i : last_classes_.demote) demote += last_classes_.ranges[i].demote_bytes();
+      spdlog::debug(
+          "no moves: stop {}; hot {} KiB, to promote {} KiB, demotable {} KiB, free FMEM {} KiB, "
+          "headroom {} KiB, rate {:.1f} MiB/s, gain-skipped {} KiB",
+          static_cast<int>(plan.stop), last_classes_.hot_bytes >> 10, promote >> 10, demote >> 10,
+          in.fmem_free_bytes >> 10, counters_.headroom_bytes >> 10, tp->rate_mib_per_s,
+          plan.gain_skipped_bytes >> 10);
+    }
     counters_.cpu_locate_ns += deps_.clock->OwnCpuNs() - cpu_plan0;
     planner_.Learn({});
     return absl::OkStatus();
@@ -657,6 +670,7 @@ std::string PlacementLoop::StatusJson() const {
   j["budget_exempt_pct"] = c.budget.exempt_pct;
   j["debt_forgiven_ms"] = static_cast<double>(c.debt_forgiven_ns) / 1e6;
   j["floor_ticks"] = c.floor_ticks;
+  j["gain_skipped_mib"] = static_cast<double>(c.gain_skipped_bytes) / (1 << 20);
   j["rate_mib_per_s"] = c.rate_mib_per_s;
   j["move_cost_us_per_mib"] = c.move_cost_ns_per_mib / 1e3;
   j["sample_period"] = c.budget.sample_period;

@@ -119,6 +119,9 @@ struct LoopCounters {
   uint64_t sampling_floor_reads = 0;
   uint64_t scan_floor_reads = 0;
   uint64_t floor_ticks = 0;           // the floor rate lifted the moves
+  // Promotions the exchange gain gate refused (min_exchange_gain), bytes
+  // summed over ticks (the same pages count again each tick they wait).
+  uint64_t gain_skipped_bytes = 0;
   int64_t cpu_floor_move_ns = 0;      // migration at the floor, not charged
   int64_t cpu_status_ns = 0;          // writing the status file (NoteStatusCpu)
   int64_t cpu_startup_ns = 0;         // the first tick, before the budget's window

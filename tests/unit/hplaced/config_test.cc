@@ -53,6 +53,7 @@ headroom_mib = 32
 rate_limit_mib_per_s = 12.5
 round_mib = 8
 thp_max_unevenness = 3
+min_exchange_gain = 1.5
 file_backed = true
 shared = true
 max_batch_pages = 64
@@ -97,6 +98,7 @@ initial_sample_period = 8191
   EXPECT_EQ(c->planner.headroom_bytes, 32ull << 20);
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, 12.5);
   EXPECT_EQ(c->planner.round_bytes, 8ull << 20);
+  EXPECT_DOUBLE_EQ(c->planner.min_exchange_gain, 1.5);
   EXPECT_TRUE(c->place_file_backed);
   EXPECT_EQ(c->locate_exact_pages, 100u);
   EXPECT_EQ(c->planner.min_hot_weight_per_mib, 0.0);
@@ -158,6 +160,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->planner.headroom_bytes, d.planner.headroom_bytes);
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, d.planner.rate_limit_mib_per_s);
   EXPECT_EQ(c->planner.round_bytes, d.planner.round_bytes);
+  EXPECT_DOUBLE_EQ(c->planner.min_exchange_gain, d.planner.min_exchange_gain);
   EXPECT_EQ(c->locate_exact_pages, d.locate_exact_pages);
   EXPECT_DOUBLE_EQ(c->planner.min_hot_weight_per_mib, d.planner.min_hot_weight_per_mib);
   EXPECT_EQ(c->locate_sample_pages, d.locate_sample_pages);

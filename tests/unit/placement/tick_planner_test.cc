@@ -88,6 +88,9 @@ TEST(TickPlannerConfigTest, Validates) {
   c = TickPlannerConfig();
   c.initial_move_cost_us_per_mib = 0;
   EXPECT_FALSE(c.Validate().ok());
+  c = TickPlannerConfig();
+  c.min_exchange_gain = 0.9;
+  EXPECT_FALSE(c.Validate().ok());
 }
 
 TEST(TickPlannerTest, AmpleAllowanceMovesAtTheRateLimit) {
