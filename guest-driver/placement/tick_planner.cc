@@ -25,7 +25,10 @@ constexpr double kMiB = 1 << 20;
 //    window of that many pages at an offset that rotates with the tick, so
 //    planning on a 400 MiB cold range does not list all its pages every
 //    tick; successive ticks see other windows.  The exchange planner plans
-//    only pages it is shown, so a window can only make it move less.
+//    only pages it is shown, so a window can only make it move less; the
+//    window is therefore at least what the tick's rate can move
+//    (SetMinWindowPages), or one hot range could come up no faster than a
+//    window per tick whatever the rate.
 class CachingLocator final : public PageLocator {
  public:
   CachingLocator(const PageLocator& inner, ResidencyCache& cache, uint64_t tick,
@@ -49,7 +52,8 @@ class CachingLocator final : public PageLocator {
     // then plans fewer moves this tick, never unsafe ones).
     if (pages_left_ == 0) return absl::OkStatus();
     const uint64_t npages = (end - start) / kBasePageBytes;
-    const uint64_t window = std::min(window_pages_ == 0 ? npages : window_pages_, pages_left_);
+    const uint64_t window = std::min(
+        window_pages_ == 0 ? npages : std::max(window_pages_, min_window_pages_), pages_left_);
     if (npages <= window) {
       pages_left_ -= npages;
       return inner_.ForEachPage(pid, start, end, fn);
@@ -63,10 +67,13 @@ class CachingLocator final : public PageLocator {
     return inner_.ForEachPage(pid, lo, hi, fn);
   }
 
+  void SetMinWindowPages(uint64_t pages) { min_window_pages_ = pages; }
+
  private:
   const PageLocator& inner_;
   ResidencyCache& cache_;
   uint64_t tick_, refresh_, window_pages_;
+  uint64_t min_window_pages_ = 0;
   mutable uint64_t pages_left_;
 };
 
@@ -226,6 +233,8 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
       out.floor_applied ? static_cast<int64_t>(planned_mib * move_cost_ns_per_mib_ * 1.5) : 0);
   out.max_batch_bytes = std::clamp<uint64_t>(static_cast<uint64_t>(planned_mib / 8 * kMiB),
                                              kHugePageBytes, 64ull << 20);
+
+  cached.SetMinWindowPages(static_cast<uint64_t>(planned_mib * kMiB) / kBasePageBytes);
 
   PlannerConfig pcfg;
   pcfg.fmem_node = config_.fmem_node;

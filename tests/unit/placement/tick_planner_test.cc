@@ -210,10 +210,31 @@ TEST(TickPlannerTest, BalloonPendingGrowthDemotesColdestFirst) {
   EXPECT_TRUE(plan->floor_applied);
   EXPECT_EQ(plan->exchange.promote_bytes, 0u);
   // 24 MiB promised, 8 free: 16 MiB short of the promise, plus the 4 MiB
-  // headroom -- but one tick lists at most locate_window_pages (16 MiB) of
-  // the cold range, so this tick demotes 16 and the next one the rest.
-  EXPECT_EQ(plan->exchange.demote_bytes, 16 * kMiB);
+  // headroom.  The locate window (16 MiB) grows to what the floor rate
+  // moves in the tick (64 MiB), so all 20 MiB go in this tick.
+  EXPECT_EQ(plan->exchange.demote_bytes, 20 * kMiB);
   EXPECT_EQ(plan->fmem_capacity_bytes, (64 + 8 - 24) * kMiB);
+}
+
+// The locate window bounds what one tick lists of a long range, but never
+// below what the tick's rate can move: a 64 MiB hot range comes up at the
+// rate, not at a 16 MiB window per tick.
+TEST(TickPlannerTest, LocateWindowIsAtLeastWhatTheRateMoves) {
+  InMemoryPageLocator mem;
+  mem.AddPages(kPid, At(0), At(64), kBasePageBytes, Tier::kSmem);
+  TrackerSnapshot snap(1, {R(0, 64, 4096)});
+  for (double rate : {16.0, 64.0, 256.0}) {
+    TickPlannerConfig c;
+    c.headroom_bytes = 4 * kMiB;
+    c.min_rate_mib_per_s = rate;
+    c.rate_limit_mib_per_s = 256;
+    ASSERT_EQ(c.locate_window_pages, 4096u) << "the shipped default";
+    TickPlanner p(c);
+    FakeClock clock;
+    auto plan = p.Plan(snap, mem, Inputs(512, 0), clock);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(plan->exchange.promote_bytes, std::min(rate, 64.0) * kMiB) << rate;
+  }
 }
 
 // The allowance buys moves at the learnt cost, less what planning spent.
