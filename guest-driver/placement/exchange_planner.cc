@@ -53,6 +53,10 @@ PageMove ToMove(const Candidate& c, Tier tier, const PlannerConfig& config) {
 
 }  // namespace
 
+bool ValidExchangeGain(double gain) {
+  return gain == 0 || (gain >= 1 && std::isfinite(gain));
+}
+
 bool ThpTooUneven(const TrackerSnapshot& snapshot, Pid pid, Vaddr addr,
                   const PlannerConfig& config) {
   const auto profile = snapshot.Profile(pid, addr, addr + kHugePageBytes);
@@ -82,8 +86,7 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
                                           const PlannerConfig& config) {
   if (!(config.rate_limit_mib_per_s >= 0) || config.interval_ns <= 0 ||
       config.round_bytes == 0 || !(config.thp_max_unevenness >= 1) ||
-      !(config.min_exchange_gain == 0 ||
-        (config.min_exchange_gain >= 1 && std::isfinite(config.min_exchange_gain)))) {
+      !ValidExchangeGain(config.min_exchange_gain)) {
     return absl::InvalidArgumentError(
         "need rate_limit >= 0, interval > 0, round_bytes > 0, "
         "thp_max_unevenness >= 1, min_exchange_gain 0 or finite >= 1");

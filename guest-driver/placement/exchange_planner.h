@@ -61,6 +61,9 @@ struct PlannerConfig {
   double min_exchange_gain = 0;
 };
 
+// The one rule for PlannerConfig::min_exchange_gain: 0 (off) or finite >= 1.
+bool ValidExchangeGain(double gain);
+
 // The current FMEM situation (from /sys/devices/system/node/nodeN/meminfo).
 struct FmemState {
   uint64_t free_bytes = 0;

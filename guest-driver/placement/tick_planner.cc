@@ -91,7 +91,7 @@ absl::Status TickPlannerConfig::Validate() const {
   if (round_bytes == 0 || !(thp_max_unevenness >= 1)) {
     return absl::InvalidArgumentError("need round_bytes > 0 and thp_max_unevenness >= 1");
   }
-  if (!(min_exchange_gain == 0 || (min_exchange_gain >= 1 && std::isfinite(min_exchange_gain)))) {
+  if (!ValidExchangeGain(min_exchange_gain)) {
     return absl::InvalidArgumentError(
         absl::StrCat("min_exchange_gain must be 0 (off) or finite >= 1, got ", min_exchange_gain));
   }
