@@ -19,6 +19,9 @@ pkgs=(
     # (guest kernel headers are unpacked into the cache below, never
     # installed: the 6.12 headers package pulls in the 6.12 image)
     qemu-system-data seabios busybox-static cpio xz-utils kmod bc gcc-12
+    # pahole: the 6.12 headers ship vmlinux, so kbuild writes module BTF
+    # (a dependency of Debian's linux-kbuild-6.12, which is not installed)
+    dwarves
     # results and plots
     jq gnuplot-nox
     # daemons: config, logs, metrics, systemd notify, PMU event encoding,
