@@ -37,7 +37,7 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
                  --rate-mib=256 --min-rate-mib=32 --min-hot-weight=4 (per MiB)
                  --min-exchange-gain=0 (off)
-                 --locate-refresh-ticks=10 --locate-window-pages=0 (hplaced: 4096),
+                 --locate-refresh-ticks=10 --locate-window-pages=4096 --restore-after-ticks=3,
                  and --headroom-pct=1: the headroom is at most this % of FMEM
   --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
   --no-plot                skip gnuplot
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
   static const char* kKnown[] = {"results-dir", "fmem-pct", "fmem-mib", "thp", "fmem-ns", "smem-ns",
                                  "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
                                  "headroom-pct", "headroom-mib", "rate-mib", "min-rate-mib",
-                                 "min-hot-weight", "min-exchange-gain", "locate-refresh-ticks", "locate-window-pages",
+                                 "min-hot-weight", "min-exchange-gain", "locate-refresh-ticks", "locate-window-pages", "restore-after-ticks",
                                  "budget-pct", "min-sample-period", "no-budget",
                                  "sample-period", "min-range-kib", "decay", "require", "no-plot",
                                  "max-trace-mib", "loop-to"};
@@ -128,9 +128,8 @@ int main(int argc, char** argv) {
   if (dir.empty()) dir = std::getenv("TIERVM_RESULTS_DIR") ? std::getenv("TIERVM_RESULTS_DIR") : "results";
   std::system(("mkdir -p '" + dir + "'").c_str());
 
-  // The planner's defaults are hplaced's but for the locate window
-  // (SimPlannerDefaults, ours.h).
-  const tiervm::placement::TickPlannerConfig planner_defaults = SimPlannerDefaults();
+  // The planner's defaults are hplaced's.
+  const tiervm::placement::TickPlannerConfig planner_defaults;
   double fmem_pct = 25, fmem_mib = 0, tick_ms = 100, headroom_pct = 1, budget_pct = 1, decay = 0.5,
          headroom_mib = static_cast<double>(planner_defaults.headroom_bytes) / 1048576.0,
          rate_mib = planner_defaults.rate_limit_mib_per_s,
@@ -138,7 +137,8 @@ int main(int argc, char** argv) {
          min_hot_weight = planner_defaults.min_hot_weight_per_mib,
          min_exchange_gain = planner_defaults.min_exchange_gain;
   uint64_t locate_refresh = static_cast<uint64_t>(planner_defaults.locate_refresh_ticks),
-           locate_window = planner_defaults.locate_window_pages;
+           locate_window = planner_defaults.locate_window_pages,
+           restore_after = static_cast<uint64_t>(planner_defaults.restore_after_ticks);
   uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
            min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0;
   LatencyModel lat;
@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
       !GetU64(f, "min-sample-period", &min_period) || !GetU64(f, "sample-period", &period) ||
       !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib) ||
       !GetU64(f, "loop-to", &loop_to) || !GetU64(f, "locate-refresh-ticks", &locate_refresh) ||
-      !GetU64(f, "locate-window-pages", &locate_window)) {
+      !GetU64(f, "locate-window-pages", &locate_window) ||
+      !GetU64(f, "restore-after-ticks", &restore_after)) {
     return 2;
   }
   if (!(fmem_pct > 0 && fmem_pct <= 100) || epoch_acc == 0 || !(tick_ms > 0) || epoch_ticks == 0 ||
@@ -201,6 +202,7 @@ int main(int argc, char** argv) {
   oc.planner.min_exchange_gain = min_exchange_gain;
   oc.planner.locate_refresh_ticks = static_cast<int64_t>(std::min<uint64_t>(locate_refresh, 1u << 20));
   oc.planner.locate_window_pages = locate_window;
+  oc.planner.restore_after_ticks = static_cast<int64_t>(std::min<uint64_t>(restore_after, 1u << 20));
   if (absl::Status st = oc.planner.Validate(); !st.ok()) {
     std::fprintf(stderr, "tiervm-sim: %s\n", st.ToString().c_str());
     return 2;
@@ -223,6 +225,7 @@ int main(int argc, char** argv) {
       {"min_hot_weight_per_mib", min_hot_weight}, {"min_exchange_gain", min_exchange_gain},
       {"initial_move_cost_us_per_mib", oc.planner.initial_move_cost_us_per_mib},
       {"locate_refresh_ticks", oc.planner.locate_refresh_ticks},
+      {"restore_after_ticks", oc.planner.restore_after_ticks},
       {"locate_window_pages", oc.planner.locate_window_pages},
       {"max_batch_pages", oc.max_batch_pages},
       {"budget_on", oc.budget_on},    {"budget_pct", budget_pct},

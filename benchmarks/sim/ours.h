@@ -105,31 +105,14 @@ class SimMoveSyscall final : public adapters::PageMoveSyscall {
   int fmem_node_, smem_node_;
 };
 
-// hplaced's [nodes]/[placement] defaults (the library's TickPlannerConfig)
-// but one: locate_window_pages = 0 (whole ranges).  hplaced's 4096-page
-// window rotates with the tick over a long range; when the FMEM pages of
-// a large cold range sit in a few of its windows (first touch fills FMEM
-// with the start of the footprint), most ticks show the planner no FMEM
-// page of it to demote, and with FMEM full nothing is promoted for
-// several ticks: warm-up on gups_hot more than doubles and the short
-// bench's 0.90x-of-oracle requirement fails (figures: benchmarks/README.md).
-// That is a property of the library, reported for it, not a limit of the
-// simulated page model; --locate-window-pages=4096 runs hplaced's exact
-// setting.  Drop this override once the window no longer starves demotions.
-inline placement::TickPlannerConfig SimPlannerDefaults() {
-  placement::TickPlannerConfig c;
-  c.locate_window_pages = 0;
-  return c;
-}
-
 struct OursConfig {
   // hplaced ships tick_ms = 1000; the simulator's traces are 10-30 s of
   // modelled time, and 100 ms was tuned on them (benchmarks/README.md).
   int64_t tick_ns = 100'000'000;
   int epoch_ticks = 1;  // EndEpoch every this many ticks (hplaced: 1)
-  // The per-tick policy: SimPlannerDefaults(); the headroom is further
-  // capped by headroom_max_frac.
-  placement::TickPlannerConfig planner = SimPlannerDefaults();
+  // The per-tick policy at hplaced's [nodes]/[placement] defaults; the
+  // headroom is further capped by headroom_max_frac.
+  placement::TickPlannerConfig planner;
   // The headroom actually used is min(planner.headroom_bytes, this
   // fraction of the simulated FMEM), whole pages: hplaced's 16 MiB is
   // 6 % of a 256 MiB guest tier but 25 % of the 64 MiB the synthetic

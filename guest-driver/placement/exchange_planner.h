@@ -72,6 +72,10 @@ struct FmemState {
   // demotions only to restore it start once free FMEM is below a quarter
   // of it (hysteresis against the kernel's churn).
   uint64_t headroom_bytes = 0;
+  // The caller waits to see whether a dip lasts (TickPlanner's
+  // restore_after_ticks): no demotion to restore the headroom this time;
+  // promotions are then paid by exchanges.
+  bool restore_held = false;
 
   // Free FMEM is low enough that the coldest pages go down to restore the
   // headroom, whether or not anything is to be promoted.  The kernel's own
@@ -80,7 +84,8 @@ struct FmemState {
   // migration no promotion asked for, and free FMEM below the headroom
   // does no harm -- the kernel's watermarks are not part of it, and a
   // raised balloon target shows up as lower capacity, not as a dip.
-  bool NeedsRestore() const { return free_bytes < headroom_bytes / 4; }
+  bool InDip() const { return free_bytes < headroom_bytes / 4; }
+  bool NeedsRestore() const { return !restore_held && InDip(); }
 };
 
 struct PageMove {

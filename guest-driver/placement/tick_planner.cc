@@ -3,9 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <map>
+#include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "placement/check.h"
 
@@ -22,18 +26,29 @@ constexpr double kMiB = 1 << 20;
 //    to move (Plan erases those entries).  A split or merge makes new
 //    boundaries: a new key is a miss.
 //  * ForEachPage() over a range longer than `window_pages` walks only a
-//    window of that many pages at an offset that rotates with the tick, so
-//    planning on a 400 MiB cold range does not list all its pages every
-//    tick; successive ticks see other windows.  The exchange planner plans
-//    only pages it is shown, so a window can only make it move less; the
-//    window is therefore at least what the tick's rate can move
+//    window of that many pages, so planning on a 400 MiB cold range does
+//    not list all its pages every tick.  The exchange planner plans only
+//    pages it is shown, so a window can only make it move less; the window
+//    is therefore at least what the tick's rate can move
 //    (SetMinWindowPages), or one hot range could come up no faster than a
-//    window per tick whatever the rate.
+//    window per tick whatever the rate.  Which window: the range's cursor
+//    (`cursors`); a walk passes over windows without a page of the tier
+//    the planner wants from the range, and Plan advances the cursor once
+//    its window has nothing left to move -- a hot range whose SMEM pages
+//    sit in one window of eight is promoted from the first tick on, tick
+//    after tick, not one tick in eight.  Walks() tells Plan what each
+//    windowed walk saw.
 class CachingLocator final : public PageLocator {
  public:
-  CachingLocator(const PageLocator& inner, ResidencyCache& cache, uint64_t tick,
-                 uint64_t refresh_ticks, uint64_t window_pages, uint64_t tick_pages)
-      : inner_(inner), cache_(cache), tick_(tick), refresh_(refresh_ticks),
+  // What one tick's walk of a windowed range listed of the wanted tier.
+  struct WindowWalk {
+    uint64_t wanted_bytes = 0;
+  };
+
+  CachingLocator(const PageLocator& inner, ResidencyCache& cache, WindowCursors& cursors,
+                 uint64_t tick, uint64_t refresh_ticks, uint64_t window_pages,
+                 uint64_t tick_pages)
+      : inner_(inner), cache_(cache), cursors_(cursors), tick_(tick), refresh_(refresh_ticks),
         window_pages_(window_pages),
         pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
 
@@ -58,20 +73,49 @@ class CachingLocator final : public PageLocator {
       pages_left_ -= npages;
       return inner_.ForEachPage(pid, start, end, fn);
     }
-    // Whole windows, the last one ending at the range end.
+    // Windows of `window` pages from the range start (the last one may be
+    // shorter).  A range seen for the first time starts at the window the
+    // tick points to.  When the planner wants one tier of this range
+    // (SetWanted), windows holding none of it are passed over in the same
+    // tick, up to the tick's page budget: a cold range whose FMEM pages
+    // fill one window of fourteen would otherwise offer its pages for
+    // demotion one tick in fourteen.
+    const RangeKey key{pid, start, end};
     const uint64_t windows = (npages + window - 1) / window;
-    const uint64_t w = tick_ % windows;
-    const Vaddr lo = start + w * window * kBasePageBytes;
-    const Vaddr hi = std::min<Vaddr>(end, lo + window * kBasePageBytes);
-    pages_left_ -= (hi - lo) / kBasePageBytes;
-    return inner_.ForEachPage(pid, lo, hi, fn);
+    uint64_t& cursor = cursors_.try_emplace(key, tick_).first->second;
+    const auto want = wanted_.find(key);
+    WindowWalk& walk = walks_[key];
+    walk = WindowWalk();
+    bool more = true;
+    for (uint64_t k = 0; k < windows && more && pages_left_ > 0; ++k) {
+      if (k > 0) ++cursor;
+      const uint64_t w = cursor % windows;
+      const Vaddr lo = start + w * window * kBasePageBytes;
+      const Vaddr hi = std::min<Vaddr>(end, lo + std::min(window, pages_left_) * kBasePageBytes);
+      pages_left_ -= (hi - lo) / kBasePageBytes;
+      absl::Status st = inner_.ForEachPage(pid, lo, hi, [&](const PageInfo& p) {
+        if (want != wanted_.end() && p.tier == want->second) walk.wanted_bytes += p.bytes;
+        more = fn(p);
+        return more;
+      });
+      if (!st.ok()) return st;
+      if (want == wanted_.end() || walk.wanted_bytes > 0) break;
+    }
+    return absl::OkStatus();
   }
 
+  // The tier the planner wants pages of, per range (promote: SMEM, demote:
+  // FMEM); ranges not listed are walked one window per tick.
+  void SetWanted(absl::flat_hash_map<RangeKey, Tier> wanted) { wanted_ = std::move(wanted); }
   void SetMinWindowPages(uint64_t pages) { min_window_pages_ = pages; }
+  const std::map<RangeKey, WindowWalk>& Walks() const { return walks_; }
 
  private:
   const PageLocator& inner_;
   ResidencyCache& cache_;
+  WindowCursors& cursors_;
+  mutable std::map<RangeKey, WindowWalk> walks_;
+  absl::flat_hash_map<RangeKey, Tier> wanted_;
   uint64_t tick_, refresh_, window_pages_;
   uint64_t min_window_pages_ = 0;
   mutable uint64_t pages_left_;
@@ -99,8 +143,8 @@ absl::Status TickPlannerConfig::Validate() const {
     return absl::InvalidArgumentError(
         "need initial_move_cost_us_per_mib > 0 and min_hot_weight_per_mib >= 0");
   }
-  if (locate_refresh_ticks < 1) {
-    return absl::InvalidArgumentError("locate_refresh_ticks must be >= 1");
+  if (locate_refresh_ticks < 1 || restore_after_ticks < 1) {
+    return absl::InvalidArgumentError("locate_refresh_ticks and restore_after_ticks must be >= 1");
   }
   return absl::OkStatus();
 }
@@ -123,10 +167,29 @@ TickPlanner::TickPlanner(const TickPlannerConfig& config)
   PLACEMENT_CHECK(config_.Validate().ok());
 }
 
+namespace {
+
+// The entry of `m` (keyed by RangeKey) whose range holds (pid, addr).
+template <typename Map>
+auto FindRange(Map& m, Pid pid, Vaddr addr) -> decltype(m.begin()) {
+  auto it = m.upper_bound(std::make_tuple(pid, addr, ~Vaddr{0}));
+  if (it == m.begin()) return m.end();
+  --it;
+  const auto& [p, start, end] = it->first;
+  return p == pid && start <= addr && addr < end ? it : m.end();
+}
+
+template <typename Map>
+void EraseIf(Map& m, absl::FunctionRef<bool(const RangeKey&)> pred) {
+  for (auto it = m.begin(); it != m.end();) it = pred(it->first) ? m.erase(it) : std::next(it);
+}
+
+}  // namespace
+
 void TickPlanner::Forget(Pid pid) {
-  for (auto it = cache_.begin(); it != cache_.end();) {
-    it = std::get<0>(it->first) == pid ? cache_.erase(it) : std::next(it);
-  }
+  auto of_pid = [pid](const RangeKey& k) { return std::get<0>(k) == pid; };
+  EraseIf(cache_, of_pid);
+  EraseIf(cursors_, of_pid);
 }
 
 absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
@@ -139,13 +202,13 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
 
   // Forget ranges that no longer exist (split, merged, unmapped, exited).
   {
-    absl::flat_hash_set<std::tuple<Pid, Vaddr, Vaddr>> live;
+    absl::flat_hash_set<RangeKey> live;
     for (const RangeStats& r : snap.ranges()) live.insert({r.pid, r.start, r.end});
-    for (auto it = cache_.begin(); it != cache_.end();) {
-      it = live.contains(it->first) ? std::next(it) : cache_.erase(it);
-    }
+    auto dead = [&live](const RangeKey& k) { return !live.contains(k); };
+    EraseIf(cache_, dead);
+    EraseIf(cursors_, dead);
   }
-  CachingLocator cached(locator, cache_, in.tick,
+  CachingLocator cached(locator, cache_, cursors_, in.tick,
                         static_cast<uint64_t>(config_.locate_refresh_ticks),
                         config_.locate_window_pages, config_.locate_tick_pages);
 
@@ -191,6 +254,18 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   absl::StatusOr<Classification> classes = Classify(snap, cached, ccfg);
   if (!classes.ok()) return classes.status();
   out.classes = std::move(*classes);
+  {
+    absl::flat_hash_map<RangeKey, Tier> wanted;
+    for (size_t idx : out.classes.promote) {
+      const RangeClass& rc = out.classes.ranges[idx];
+      wanted[{rc.pid, rc.start, rc.end}] = Tier::kSmem;
+    }
+    for (size_t idx : out.classes.demote) {
+      const RangeClass& rc = out.classes.ranges[idx];
+      wanted.try_emplace({rc.pid, rc.start, rc.end}, Tier::kFmem);
+    }
+    cached.SetWanted(std::move(wanted));
+  }
 
   // The planner demotes until free FMEM reaches the headroom.  Free memory
   // promised to the balloon does not count; when the promise exceeds what
@@ -203,6 +278,9 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   } else {
     fstate = {0, ccfg.headroom_bytes + (pending - free_bytes)};
   }
+  dip_ticks_ = fstate.InDip() ? dip_ticks_ + 1 : 0;
+  fstate.restore_held = pending == 0 && dip_ticks_ < config_.restore_after_ticks;
+  out.restore_held = fstate.restore_held && fstate.InDip();
 
   // The rate: what is left of the allowance after locating and
   // classifying buys affordable_mib at the learnt cost; the floor holds
@@ -248,17 +326,28 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   if (!plan.ok()) return plan.status();
   out.exchange = std::move(*plan);
 
-  // Ranges that had pages planned are located afresh next tick.
+  // Ranges that had pages planned are located afresh next tick.  A
+  // windowed range keeps its window while the window holds more of what
+  // the range needs (SMEM pages of a range to promote, FMEM pages of one
+  // to demote) than was planned this tick; a window the planner took
+  // nothing from (emptied, or its pages skipped as too uneven or not
+  // worth the exchange) gives way to the next one.
+  std::map<RangeKey, uint64_t> planned_bytes;
   for (const ExchangeRound& round : out.exchange.rounds) {
     for (const auto* moves : {&round.demotions, &round.promotions}) {
       for (const PageMove& m : *moves) {
-        auto it = cache_.upper_bound(std::make_tuple(m.pid, m.addr, ~Vaddr{0}));
-        if (it == cache_.begin()) continue;
-        --it;
-        const auto& [pid, start, end] = it->first;
-        if (pid == m.pid && start <= m.addr && m.addr < end) cache_.erase(it);
+        if (auto it = FindRange(cache_, m.pid, m.addr); it != cache_.end()) cache_.erase(it);
+        const auto& walks = cached.Walks();
+        if (auto it = FindRange(walks, m.pid, m.addr); it != walks.end()) {
+          planned_bytes[it->first] += m.bytes;
+        }
       }
     }
+  }
+  for (const auto& [key, walk] : cached.Walks()) {
+    const auto planned = planned_bytes.find(key);
+    const uint64_t moved = planned == planned_bytes.end() ? 0 : planned->second;
+    if (moved == 0 || moved >= walk.wanted_bytes) ++cursors_[key];
   }
   out.plan_cpu_ns = clock.OwnCpuNs() - cpu0;
   return out;

@@ -10,11 +10,14 @@
 //   2. locates every range through a residency cache (CachingLocator):
 //      lookups are the daemon's largest cost, so a range's residency is
 //      kept for locate_refresh_ticks ticks and forgotten when pages of it
-//      are planned to move or the range no longer exists;
+//      are planned to move or the range no longer exists; a long range is
+//      listed one window at a time, and its window advances only once it
+//      has nothing left to move;
 //   3. FMEM capacity = tracked bytes on FMEM + free FMEM - the balloon's
 //      pending growth; headroom = configured + what ENOMEMs added;
 //      Classify; a raised balloon target shows up as missing free FMEM, so
-//      the planner demotes the coldest pages first;
+//      the planner demotes the coldest pages first; a dip of free FMEM the
+//      balloon did not cause must last restore_after_ticks ticks first;
 //   4. the migration rate for this tick: what the CPU allowance (minus what
 //      planning already spent) buys at the learnt migration cost, capped
 //      by rate_limit_mib_per_s, and never below min_rate_mib_per_s while
@@ -73,8 +76,10 @@ struct TickPlannerConfig {
   // unsampled (never hot, demoted first).  0 disables.
   double min_hot_weight_per_mib = 4.0;
   // Residency cache: re-locate a range every locate_refresh_ticks ticks;
-  // walk at most locate_window_pages of one range per tick (a window that
-  // rotates with the tick) and locate_tick_pages over all (0: no bound).
+  // walk at most locate_window_pages of one range per tick and
+  // locate_tick_pages over all (0: no bound).  A range's window stays
+  // where it is while it still holds pages to move, and moves on to the
+  // next one otherwise.
   int64_t locate_refresh_ticks = 10;
   uint64_t locate_window_pages = 4096;
   uint64_t locate_tick_pages = 0;
@@ -83,6 +88,14 @@ struct TickPlannerConfig {
   // step.
   uint64_t enomem_step_bytes = 16ull << 20;
   uint64_t enomem_max_extra_bytes = 64ull << 20;
+  // Free FMEM below a quarter of the headroom demotes the coldest pages to
+  // restore it only once the dip has lasted restore_after_ticks
+  // consecutive ticks (1: at once).  The kernel's own dips (per-CPU page
+  // lists after a migration, page cache, short-lived allocations) fill
+  // back within a tick or two, and each demotion for one is a migration
+  // no promotion asked for.  Growth the balloon is waiting for restores at
+  // once.
+  int64_t restore_after_ticks = 3;
 
   absl::Status Validate() const;
 };
@@ -113,6 +126,7 @@ struct TickPlan {
   double affordable_mib = 0;         // what the allowance bought
   bool budget_limited = false;       // the allowance cut the rate
   bool floor_applied = false;        // the floor raised it above the allowance
+  bool restore_held = false;         // free FMEM dipped; waiting whether it lasts
   // CPU the caller may spend executing (allowance, or what the floor's
   // bytes cost at the learnt rate, with margin): stop between batches past it.
   int64_t cpu_limit_ns = 0;
@@ -136,7 +150,11 @@ struct ResidencyEntry {
   absl::StatusOr<Residency> res;
   uint64_t tick = 0;
 };
-using ResidencyCache = std::map<std::tuple<Pid, Vaddr, Vaddr>, ResidencyEntry>;
+using RangeKey = std::tuple<Pid, Vaddr, Vaddr>;
+using ResidencyCache = std::map<RangeKey, ResidencyEntry>;
+// (pid, start, end) -> the locate window a long range is walked at, as a
+// count that is taken modulo the range's current number of windows.
+using WindowCursors = std::map<RangeKey, uint64_t>;
 
 class TickPlanner {
  public:
@@ -156,8 +174,10 @@ class TickPlanner {
  private:
   TickPlannerConfig config_;
   ResidencyCache cache_;
+  WindowCursors cursors_;
   double move_cost_ns_per_mib_;
   uint64_t extra_headroom_bytes_ = 0;
+  int64_t dip_ticks_ = 0;  // consecutive ticks free FMEM sat below headroom/4
 };
 
 // `snap` with the weight of ranges below `min_weight_per_mib` set to zero

@@ -50,6 +50,7 @@ fmem = 1
 smem = 0
 [placement]
 headroom_mib = 32
+restore_after_ticks = 5
 rate_limit_mib_per_s = 12.5
 round_mib = 8
 thp_max_unevenness = 3
@@ -96,6 +97,7 @@ initial_sample_period = 8191
   EXPECT_DOUBLE_EQ(c->max_scan_pass_s, 4.5);
   EXPECT_EQ(c->planner.fmem_node, 1);
   EXPECT_EQ(c->planner.headroom_bytes, 32ull << 20);
+  EXPECT_EQ(c->planner.restore_after_ticks, 5);
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, 12.5);
   EXPECT_EQ(c->planner.round_bytes, 8ull << 20);
   EXPECT_DOUBLE_EQ(c->planner.min_exchange_gain, 1.5);
@@ -158,6 +160,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->max_sampling_gap_ticks, d.max_sampling_gap_ticks);
   EXPECT_DOUBLE_EQ(c->max_scan_pass_s, d.max_scan_pass_s);
   EXPECT_EQ(c->planner.headroom_bytes, d.planner.headroom_bytes);
+  EXPECT_EQ(c->planner.restore_after_ticks, d.planner.restore_after_ticks);
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, d.planner.rate_limit_mib_per_s);
   EXPECT_EQ(c->planner.round_bytes, d.planner.round_bytes);
   EXPECT_DOUBLE_EQ(c->planner.min_exchange_gain, d.planner.min_exchange_gain);

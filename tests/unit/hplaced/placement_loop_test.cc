@@ -702,10 +702,14 @@ TEST_F(LoopTest, BrokenSourceIsFatalUnlessOptional) {
 }
 
 TEST_F(LoopTest, WithoutSamplesOnlyTheHeadroomIsKeptFree) {
-  // 4 MiB free now, under a quarter of the headroom: 14 MiB must go.
+  // 4 MiB free now, under a quarter of the headroom: 14 MiB must go once
+  // the dip has lasted restore_after_ticks ticks.
   config.planner.headroom_bytes = 18 * kMiB;
+  ASSERT_EQ(config.planner.restore_after_ticks, 3);
   PlacementLoop loop = MakeLoop(/*with_source=*/false);
   Tick(loop);
+  Tick(loop);
+  EXPECT_EQ(loop.counters().demoted_pages, 0u);
   Tick(loop);
   EXPECT_EQ(loop.counters().promoted_pages, 0u);
   EXPECT_EQ(loop.counters().demoted_pages, 14 * kMiB / kPage);

@@ -86,6 +86,9 @@ TEST(TickPlannerConfigTest, Validates) {
   c.locate_refresh_ticks = 0;
   EXPECT_FALSE(c.Validate().ok());
   c = TickPlannerConfig();
+  c.restore_after_ticks = 0;
+  EXPECT_FALSE(c.Validate().ok());
+  c = TickPlannerConfig();
   c.initial_move_cost_us_per_mib = 0;
   EXPECT_FALSE(c.Validate().ok());
   c = TickPlannerConfig();
@@ -235,6 +238,76 @@ TEST(TickPlannerTest, LocateWindowIsAtLeastWhatTheRateMoves) {
     ASSERT_TRUE(plan.ok()) << plan.status();
     EXPECT_EQ(plan->exchange.promote_bytes, std::min(rate, 64.0) * kMiB) << rate;
   }
+}
+
+// A long hot range whose SMEM pages all sit in one of its eight locate
+// windows: the walk passes over the windows without SMEM pages, and the
+// window is kept until it is empty, so the pages come up in the first two
+// ticks (a window rotating with the tick finds them once in eight ticks).
+TEST(TickPlannerTest, ALocateWindowIsKeptWhileItHoldsPagesToMove) {
+  InMemoryPageLocator mem;
+  mem.AddPages(kPid, At(0), At(64), kBasePageBytes, Tier::kFmem);
+  mem.AddPages(kPid, At(64), At(80), kBasePageBytes, Tier::kSmem);
+  mem.AddPages(kPid, At(80), At(128), kBasePageBytes, Tier::kFmem);
+  const TrackerSnapshot snap(1, {R(0, 128, 1 << 16)});
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  c.min_rate_mib_per_s = 8;
+  c.rate_limit_mib_per_s = 8;
+  ASSERT_EQ(c.locate_window_pages * kBasePageBytes, 16 * kMiB) << "eight windows";
+  TickPlanner p(c);
+  FakeClock clock;
+  std::vector<uint64_t> promoted;
+  for (uint64_t tick = 1; tick <= 12; ++tick) {
+    auto plan = p.Plan(snap, mem, Inputs(512, 0, tick), clock);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(plan->exchange.demote_bytes, 0u);
+    for (const PageMove& m : plan->exchange.Flatten()) {
+      ASSERT_TRUE(mem.Move(m.pid, m.addr, m.dest_tier).ok());
+    }
+    promoted.push_back(plan->exchange.promote_bytes);
+  }
+  size_t first = 0;
+  while (first < promoted.size() && promoted[first] == 0) ++first;
+  ASSERT_LE(first + 1, promoted.size() - 1) << "never promoted";
+  // Found at once, then 8 MiB a tick.
+  EXPECT_EQ(first, 0u);
+  EXPECT_EQ(promoted[first], 8 * kMiB);
+  EXPECT_EQ(promoted[first + 1], 8 * kMiB);
+  auto res = mem.Locate(kPid, At(0), At(128));
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->smem_bytes, 0u);
+}
+
+// Free FMEM dipping below a quarter of the headroom for a tick or two is
+// the kernel's churn: nothing is demoted for it until the dip has lasted
+// restore_after_ticks ticks; a tick above the dip starts the count anew.
+TEST(TickPlannerTest, ADipMustLastBeforeTheWatermarkIsRestored) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 16 * kMiB;
+  ASSERT_EQ(c.restore_after_ticks, 3) << "the shipped default";
+  TickPlanner p(c);
+  FakeClock clock;
+  // Nothing hot: only the watermark could move pages.
+  const TrackerSnapshot snap(1, {R(0, 64, 8), R(100, 116, 0), R(200, 232, 4)});
+  auto demoted = [&](uint64_t free_mib, uint64_t tick) -> uint64_t {
+    auto plan = p.Plan(snap, w.mem, Inputs(free_mib, 0, tick), clock);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return plan.ok() ? plan->exchange.demote_bytes : ~uint64_t{0};
+  };
+  EXPECT_EQ(demoted(2, 1), 0u);
+  EXPECT_EQ(demoted(2, 2), 0u);
+  EXPECT_EQ(demoted(10, 3), 0u);  // back above headroom/4: count restarts
+  EXPECT_EQ(demoted(2, 4), 0u);
+  EXPECT_EQ(demoted(2, 5), 0u);
+  EXPECT_EQ(demoted(2, 6), 14 * kMiB);  // lasted three ticks: restored
+
+  c.restore_after_ticks = 1;
+  TickPlanner at_once(c);
+  auto plan = at_once.Plan(snap, w.mem, Inputs(2, 0, 1), clock);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->exchange.demote_bytes, 14 * kMiB);
 }
 
 // The allowance buys moves at the learnt cost, less what planning spent.
