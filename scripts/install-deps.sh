@@ -11,6 +11,9 @@ pkgs=(
     # C/C++ build and tests
     build-essential cmake ninja-build pkg-config git
     libgtest-dev libgmock-dev googletest libbenchmark-dev
+    # Debian packages (cpack DEB: dpkg-dev's dpkg-shlibdeps) and their man
+    # pages (help2man, from each program's --help)
+    help2man
     libabsl-dev nlohmann-json3-dev
     # QEMU source build (DESIGN.md section 2)
     dpkg-dev meson libglib2.0-dev libpixman-1-dev libfdt-dev flex bison
