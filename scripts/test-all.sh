@@ -2,7 +2,7 @@
 # Runs every TierVM test on a fresh Debian 12 machine (as root):
 # installs dependencies, builds the rig (patched QEMU, guest kernels,
 # hballoon.ko, initramfs), builds the C++ tree, runs ctest (labels unit, vm,
-# bench, fuzz), then rebuilds the C++ tree with ASan+UBSan and runs its
+# bench, fuzz, pkg), then rebuilds the C++ tree with ASan+UBSan and runs its
 # unit and fuzz tests again.  Results land in build/results/.
 #
 # usage: test-all.sh [BUILD_DIR]      (default: build/ in the repo)
@@ -19,7 +19,7 @@ cmake -S "$TIERVM_TOP" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build "$build" >&2
 
 status=0
-log "ctest: unit, vm, bench, fuzz"
+log "ctest: unit, vm, bench, fuzz, pkg"
 (cd "$build" && ctest --output-on-failure --timeout 1800) || status=1
 
 asan=$build-asan
