@@ -25,8 +25,11 @@ set(CPACK_COMPONENTS_ALL host guest dkms)
 # Absolute destinations (/etc/tiervm, /etc/libvirt/hooks) and paths computed
 # from the prefix at install time (units, the hook symlink) need a real
 # DESTDIR install at prefix /usr.
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+# (With CPACK_SET_DESTDIR, CPack installs at CPACK_INSTALL_PREFIX, not
+# CPACK_PACKAGING_INSTALL_PREFIX; both say /usr.)
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
