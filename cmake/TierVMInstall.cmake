@@ -42,9 +42,13 @@ endfunction()
 # tiervm_add_man_page(TARGET SECTION DESCRIPTION COMPONENT): TARGET.SECTION.gz
 # generated from `TARGET --help` by help2man and installed under
 # share/man/manSECTION.  Without help2man the page is skipped (a warning;
-# scripts/install-deps.sh installs it).
+# scripts/install-deps.sh installs it), and so it is in a TIERVM_SANITIZE
+# build.
 find_program(TIERVM_HELP2MAN help2man)
 function(tiervm_add_man_page target section description component)
+  if(TIERVM_SANITIZE)
+    return()  # no packages from a sanitizer build; keep help2man off its binaries
+  endif()
   if(NOT TIERVM_HELP2MAN)
     message(WARNING "help2man not found: no man page for ${target}")
     return()
