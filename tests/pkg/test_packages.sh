@@ -74,6 +74,11 @@ for f in /usr/bin/tiervm-agent /usr/bin/tiervm /usr/bin/tiervm-xml \
          /usr/libexec/tiervm/tiervm-libvirt-hook /usr/sbin/hplaced; do
     check "executable $f" "$([ -x "$root$f" ] && [ -f "$root$f" ]; echo $?)"
 done
+for f in /usr/bin/tiervm-agent /usr/bin/tiervm /usr/bin/tiervm-xml /usr/sbin/hplaced; do
+    [ -x "$root$f" ] || continue
+    check "unpacked $f --help runs (stripped, libraries found)" \
+        "$("$root$f" --help > /dev/null 2>&1; echo $?)"
+done
 for f in /usr/lib/systemd/system/tiervm-agent.service /usr/lib/systemd/system/hplaced.service \
          /usr/share/tiervm/tiervm-tiering.rng /usr/share/tiervm/examples/tiered.xml \
          /usr/share/doc/tiervm/agent.toml.example /usr/share/doc/tiervm/host-agent/README.md \
