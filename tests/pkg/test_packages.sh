@@ -80,6 +80,7 @@ for f in /usr/bin/tiervm-agent /usr/bin/tiervm /usr/bin/tiervm-xml /usr/sbin/hpl
         "$("$root$f" --help > /dev/null 2>&1; echo $?)"
 done
 for f in /usr/lib/systemd/system/tiervm-agent.service /usr/lib/systemd/system/hplaced.service \
+         /usr/lib/udev/rules.d/60-hplaced.rules \
          /usr/share/tiervm/tiervm-tiering.rng /usr/share/tiervm/examples/tiered.xml \
          /usr/share/doc/tiervm/agent.toml.example /usr/share/doc/tiervm/host-agent/README.md \
          /usr/share/doc/tiervm/hplaced/README.md \
