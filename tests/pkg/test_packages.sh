@@ -14,7 +14,9 @@
 #     clean; `systemd-analyze security` exposure printed (not asserted);
 #  5. the DKMS source builds: dkms.conf's MAKE run in a copy of
 #     /usr/src/hballoon-<version> against the unpacked 6.1 and 6.12 guest
-#     headers (scripts/fetch-guest-headers.sh), as DKMS runs it on install.
+#     headers (scripts/fetch-guest-headers.sh), as DKMS runs it on install;
+#  6. dpkg --root installs, reinstalls, removes and purges tiervm-host and
+#     tiervm-guest in a second scratch root (its own database and log).
 # usage: test_packages.sh BUILD_DIR.  ctest label: pkg.
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -169,6 +171,42 @@ for series in 6.1 6.12; do
         check "hballoon.ko vermagic is $kver" "$(grep -q "^$kver " <<< "$vm"; echo $?)" "$vm"
     fi
 done
+
+# 6. dpkg itself, in a scratch root of its own (dpkg --root, its own
+# database and log; maintainer scripts run chrooted with busybox as
+# /bin/sh; no systemd there, so they only do what they do without one):
+# install, conffiles registered, an edited conffile kept on reinstall,
+# remove keeps conffiles, purge removes them.  Not hballoon-dkms: its
+# scripts need dkms.
+r2=$work/dpkg-root
+mkdir -p "$r2/var/lib/dpkg/info" "$r2/var/lib/dpkg/updates" "$r2/var/log" "$r2/bin" "$r2/tmp"
+touch "$r2/var/lib/dpkg/status" "$r2/var/lib/dpkg/available"
+cp /bin/busybox "$r2/bin/busybox" && ln -s busybox "$r2/bin/sh"
+dp() { dpkg --root="$r2" --log="$r2/var/log/dpkg.log" --force-depends --force-bad-path \
+            --force-confold "$@" > "$work/dpkg.log" 2>&1; }
+st() { dpkg-query --admindir="$r2/var/lib/dpkg" -W -f='${Status}' "$1" 2>/dev/null || true; }
+dp -i "${deb[tiervm-host]}" "${deb[tiervm-guest]}" && rc=0 || rc=$?
+check "dpkg --root -i tiervm-host tiervm-guest (maintainer scripts run)" \
+    "$([ "$rc" = 0 ] && [ "$(st tiervm-host)" = "install ok installed" ] &&
+       [ "$(st tiervm-guest)" = "install ok installed" ]; echo $?)" "exit $rc: $(tail -n 5 "$work/dpkg.log")"
+cf=$(dpkg-query --admindir="$r2/var/lib/dpkg" -W -f='${Conffiles}\n' tiervm-host tiervm-guest |
+     awk 'NF {print $1}' | sort | tr '\n' ' ')
+check "dpkg registered the conffiles ($cf)" \
+    "$([ "$cf" = "/etc/tiervm/agent.toml /etc/tiervm/hplaced.toml /etc/tiervm/libvirt-hook.conf " ]; echo $?)"
+echo 'budget = "4GiB"' >> "$r2/etc/tiervm/agent.toml"
+dp -i "${deb[tiervm-host]}" && rc=0 || rc=$?
+check "reinstall keeps an edited agent.toml" \
+    "$([ "$rc" = 0 ] && tail -n 1 "$r2/etc/tiervm/agent.toml" | grep -qx 'budget = "4GiB"'; echo $?)" \
+    "exit $rc: $(tail -n 5 "$work/dpkg.log")"
+dp -r tiervm-host && rc=0 || rc=$?
+check "remove: programs gone, conffiles kept" \
+    "$([ "$rc" = 0 ] && [ ! -e "$r2/usr/bin/tiervm-agent" ] && [ ! -L "$r2/etc/libvirt/hooks/qemu.d/tiervm" ] &&
+       [ -f "$r2/etc/tiervm/agent.toml" ] && [ "$(st tiervm-host)" = "deinstall ok config-files" ]; echo $?)" \
+    "exit $rc: $(st tiervm-host)"
+dp -P tiervm-host tiervm-guest && rc=0 || rc=$?
+check "purge: conffiles gone" \
+    "$([ "$rc" = 0 ] && [ ! -e "$r2/etc/tiervm/agent.toml" ] && [ ! -e "$r2/etc/tiervm/hplaced.toml" ] &&
+       [ ! -e "$r2/usr/sbin/hplaced" ]; echo $?)" "exit $rc: $(ls -R "$r2/etc" 2>&1 | head)"
 
 [ $fail = 0 ] && echo "PASS: packages" || echo "FAIL: packages"
 exit $fail
