@@ -12,6 +12,11 @@ ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
   TIERVM_CHECK(hold.empty() || hold.size() == snap.size(), "hold per VM");
   ActuationPlan out;
 
+  // Rule 6: over a budget by targets alone, a move in flight or a stuck
+  // flag does not protect a target from being lowered to its desired size.
+  const bool targets_over_budget =
+      snap.SumTargetBytes() > snap.fmem_budget_bytes();
+
   // Pass 1: shrinks, and what every VM is charged afterwards.
   uint64_t sum_committed = 0;
   uint64_t outstanding_grants = 0;
@@ -19,7 +24,7 @@ ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
     const VmTierState& s = snap.vm(i).state;
     uint64_t target = s.fmem_target_bytes;
     const uint64_t desired = plan.vms[i].desired_fmem_bytes;
-    const bool held = !hold.empty() && hold[i];
+    const bool held = !targets_over_budget && !hold.empty() && hold[i];
     if (!held && desired < target) {
       out.shrinks.push_back({i, target, desired});
       target = desired;
@@ -29,6 +34,9 @@ ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
       outstanding_grants += target - s.fmem_actual_bytes;
     }
   }
+
+  out.sum_committed_bytes = sum_committed;
+  out.over_budget = sum_committed > snap.fmem_budget_bytes();
 
   // Pass 2: grows from the room that is really there.
   const uint64_t budget_room = snap.fmem_budget_bytes() > sum_committed
@@ -44,6 +52,10 @@ ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
     const VmTierState& s = snap.vm(i).state;
     const uint64_t desired = plan.vms[i].desired_fmem_bytes;
     if ((!hold.empty() && hold[i]) || desired <= s.fmem_target_bytes) continue;
+    if (out.over_budget) {  // rule 5: everything waits
+      out.waiting.push_back({i, desired - s.fmem_target_bytes});
+      continue;
+    }
     // Growing only the part above what the VM already holds costs room:
     // a VM whose actual exceeds its target (a shrink still settling) is
     // already charged for it.

@@ -12,9 +12,18 @@
 //      dropped, and the agent never promises FMEM the host does not have.
 //   4. Grows that do not fit wait (partially granted if some room exists),
 //      in snapshot order; a later tick grants them as donors settle.
-// Consequence: Σ targets <= Σ committed <= budget after every plan, given
-// Σ committed <= budget before it (a restarted agent adopting an
-// over-committed host only shrinks until it is not).
+//   5. Over budget (Σ committed after the shrinks > budget: the budget was
+//      cut, the agent started on an over-committed host, or guests took
+//      FMEM back on their own, e.g. deflate-on-OOM or a reboot): no target
+//      is raised at all, not even within what a VM already holds, because
+//      raising toward an actual that rose on its own turns the guest's
+//      over-commit into ours.
+//   6. Σ targets > budget: shrinks are issued to held VMs too.  The policy's
+//      plan fits the budget (ValidatePlan), so lowering every target that
+//      is above its desired size brings Σ targets within it this tick.
+// Consequence: Σ targets <= budget after every plan whose policy plan is
+// valid, and Σ targets <= Σ committed <= budget whenever Σ committed <=
+// budget before it (a host over budget only shrinks until it is not).
 #ifndef TIERVM_HOST_AGENT_CORE_ACTUATION_PLANNER_H_
 #define TIERVM_HOST_AGENT_CORE_ACTUATION_PLANNER_H_
 
@@ -44,10 +53,15 @@ struct ActuationPlan {
   std::vector<TargetChange> grows;    // issue now; backed by free FMEM
   std::vector<WaitingGrow> waiting;   // need donors to settle first
   uint64_t grant_room_bytes = 0;      // room before grows (diagnostic)
+  // Σ max(target, actual) after the shrinks; above the budget no target is
+  // raised (rule 5).
+  uint64_t sum_committed_bytes = 0;
+  bool over_budget = false;
 };
 
 // `hold[i]` true: leave VM i's target alone this tick (a move in flight, or
-// a VM flagged stuck).  Empty span: hold nothing.
+// a VM flagged stuck), unless Σ targets exceeds the budget (rule 6).  Empty
+// span: hold nothing.
 ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
                             absl::Span<const bool> hold = {});
 

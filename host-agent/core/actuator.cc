@@ -92,10 +92,19 @@ ActuatorStep Actuator::Tick(const HostSnapshot& snap, const FmemPlan& plan) {
     const absl::Duration timeout =
         shrinking ? config_.shrink_timeout : config_.grow_timeout;
     if (now - m.started >= timeout) {
-      // Book what the VM really has: for a donor the FMEM it kept stays
-      // charged to it (nothing handed on), for a recipient the grant it
-      // did not take goes back to the pool.
-      step.commands.push_back({it->first, s.fmem_actual_bytes});
+      // Never raise a target here (see the header).  A donor keeps its
+      // lower target and stays charged for what it holds; a recipient's
+      // untaken grant goes back to the pool, but the target stays within
+      // [min, max].
+      if (!shrinking) {
+        const VmConfig& c = snap.vm(*idx).config;
+        const uint64_t lowered = std::min(
+            s.fmem_target_bytes,
+            std::clamp(s.fmem_actual_bytes, c.min_fmem_bytes, c.max_fmem_bytes));
+        if (lowered < s.fmem_target_bytes) {
+          step.commands.push_back({it->first, lowered});
+        }
+      }
       step.events.push_back({it->first,
                              shrinking ? MoveEventKind::kShrinkTimedOut
                                        : MoveEventKind::kGrowTimedOut,
@@ -109,21 +118,98 @@ ActuatorStep Actuator::Tick(const HostSnapshot& snap, const FmemPlan& plan) {
 
   step.plan =
       PlanActuation(snap, plan, absl::MakeConstSpan(hold.get(), snap.size()));
-  for (const TargetChange& c : step.plan.shrinks) {
-    const VmId& id = snap.vm(c.vm_index).id;
-    step.commands.push_back({id, c.to_target_bytes});
-    moves_[id] = {MoveState::kShrinking, now};
+  // What a timeout left each timed-out VM at: the planner saw the target
+  // before the withdrawal, and nothing it plans may take a VM back above it
+  // in the tick the VM timed out.
+  absl::flat_hash_map<VmId, uint64_t> timed_out_at;
+  for (const MoveEvent& e : step.events) {
+    if (e.kind == MoveEventKind::kShrinkTimedOut ||
+        e.kind == MoveEventKind::kGrowTimedOut) {
+      timed_out_at[e.vm] = e.target_bytes;
+    }
   }
-  for (const TargetChange& c : step.plan.grows) {
+  for (const TargetCommand& c : step.commands) timed_out_at[c.vm] = c.target_bytes;
+  const size_t first_planned = step.commands.size();
+  auto add_planned = [&](const TargetChange& c) {
     const VmId& id = snap.vm(c.vm_index).id;
+    if (auto it = timed_out_at.find(id);
+        it != timed_out_at.end() && c.to_target_bytes >= it->second) {
+      return;
+    }
     step.commands.push_back({id, c.to_target_bytes});
-    moves_[id] = {MoveState::kGrowing, now};
-  }
+  };
+  for (const TargetChange& c : step.plan.shrinks) add_planned(c);
+  for (const TargetChange& c : step.plan.grows) add_planned(c);
+  // Count only what survives the check as a move: a dropped raise leaves
+  // the VM waiting, as if there had been no room.
   waiting_.clear();
+  for (const VmId& id : EnforceBudget(snap, &step)) waiting_.insert(id);
+  for (size_t i = 0; i < step.commands.size(); ++i) {
+    const TargetCommand& c = step.commands[i];
+    const std::optional<size_t> idx = snap.IndexOf(c.vm);
+    // Timeout withdrawals come first and start no move.
+    if (i < first_planned || !idx) continue;
+    const bool lower = c.target_bytes < snap.vm(*idx).state.fmem_target_bytes;
+    moves_[c.vm] = {lower ? MoveState::kShrinking : MoveState::kGrowing, now};
+  }
   for (const WaitingGrow& w : step.plan.waiting) {
     waiting_.insert(snap.vm(w.vm_index).id);
   }
+  // A VM left alone whose actual is off its target — a timed-out donor
+  // that kept its lower target once its stuck flag expires, or a guest that
+  // deflated (deflate-on-OOM, a reboot) or inflated on its own — is a move
+  // in flight again, with a fresh timeout, so that it is flagged if it
+  // never settles instead of sitting "idle" off target.
+  for (const VmView& vm : snap.vms()) {
+    if (moves_.contains(vm.id) || stuck_.contains(vm.id)) continue;
+    const VmTierState& s = vm.state;
+    if (s.fmem_actual_bytes > s.fmem_target_bytes + tol) {
+      moves_[vm.id] = {MoveState::kShrinking, now};
+      step.events.push_back({vm.id, MoveEventKind::kAdoptedShrink,
+                             s.fmem_target_bytes, s.fmem_actual_bytes});
+    } else if (s.fmem_target_bytes > s.fmem_actual_bytes + tol) {
+      moves_[vm.id] = {MoveState::kGrowing, now};
+      step.events.push_back({vm.id, MoveEventKind::kAdoptedGrow,
+                             s.fmem_target_bytes, s.fmem_actual_bytes});
+    }
+  }
   return step;
+}
+
+absl::flat_hash_set<VmId> Actuator::EnforceBudget(const HostSnapshot& snap,
+                                                  ActuatorStep* step) {
+  // The targets as the devices will hold them after each command, in the
+  // order the daemon issues them.
+  std::vector<uint64_t> target(snap.size());
+  uint64_t sum_bytes = 0;
+  for (size_t i = 0; i < snap.size(); ++i) {
+    target[i] = snap.vm(i).state.fmem_target_bytes;
+    sum_bytes += target[i];
+  }
+  absl::flat_hash_set<VmId> refused;
+  std::vector<TargetCommand> kept;
+  kept.reserve(step->commands.size());
+  for (const TargetCommand& c : step->commands) {
+    const std::optional<size_t> idx = snap.IndexOf(c.vm);
+    if (!idx) continue;  // not ours to set
+    const uint64_t from = target[*idx];
+    if (c.target_bytes > from) {
+      const uint64_t raised_sum = sum_bytes - from + c.target_bytes;
+      if (raised_sum > snap.fmem_budget_bytes() ||
+          c.target_bytes > snap.vm(*idx).config.max_fmem_bytes) {
+        step->events.push_back({c.vm, MoveEventKind::kRefusedOverBudget,
+                                c.target_bytes,
+                                snap.vm(*idx).state.fmem_actual_bytes});
+        refused.insert(c.vm);
+        continue;
+      }
+    }
+    sum_bytes = sum_bytes - from + c.target_bytes;
+    target[*idx] = c.target_bytes;
+    kept.push_back(c);
+  }
+  step->commands = std::move(kept);
+  return refused;
 }
 
 MoveState Actuator::state(const VmId& vm) const {

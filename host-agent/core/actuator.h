@@ -11,16 +11,31 @@
 //         └──no room yet──> kWaitingForDonors (re-planned every tick)
 //                                 kGrowing ──grow_timeout──> kStuck
 //   kStuck ──stuck_retry_after, or ClearStuck()──> kIdle
+//   kIdle with |actual − target| > tol ──> kShrinking / kGrowing (adopted)
 //
-// A timed-out VM's target is set back to its actual: a donor's FMEM that
-// never came free is not handed on (grows are only granted from FMEM the
-// host reports free), and a recipient's unused grant is withdrawn.  Stuck
-// VMs are held: no new targets until the flag clears.
+// A timeout never raises a target.  A donor that did not shrink in time
+// keeps its lower target: it stays charged max(target, actual), so the FMEM
+// it kept is not handed on (grows are only granted from FMEM the host
+// reports free), and setting target := actual would raise the target to
+// whatever the guest took back meanwhile (deflate-on-OOM, a reboot) and
+// could push Σ targets over the budget.  A recipient that did not grow in
+// time has its unused grant withdrawn: target := actual clamped to
+// [min, max], never above the target it had.  Stuck VMs are held: no new
+// targets until the flag clears (unless Σ targets exceeds the budget; see
+// the planner).  A VM left off its target — stuck flag expired, or a guest
+// that deflated on its own — is tracked as a move in flight again, so it
+// is flagged again if it never settles.
+//
+// Before any command leaves Tick(), Σ targets is checked against the
+// budget in command order: a command that would raise a target past it,
+// or past the VM's max, is dropped (event kRefusedOverBudget).  Lowering a
+// target always passes.
 //
 // On the first tick (a fresh agent, or one restarted mid-move) the actuator
 // adopts what it reads back: a VM whose actual is above its target is
 // treated as a shrink in flight, below as a grow in flight, each with a
-// fresh timeout.  Nothing is re-issued, so adoption cannot over-commit.
+// fresh timeout.  Nothing is re-issued and no lower target is raised, so
+// adoption cannot over-commit; a host found over budget only shrinks.
 //
 // Owns: the in-flight moves and the stuck set, keyed by VM id.
 // Thread-safety: not synchronized; one instance per agent loop.
@@ -74,6 +89,10 @@ enum class MoveEventKind : uint8_t {
   kShrinkTimedOut,
   kGrowTimedOut,
   kStuckCleared,
+  // A planned raise dropped because Σ targets would exceed the budget
+  // (target_bytes: the refused target).  Defensive: the planner should
+  // never produce one.
+  kRefusedOverBudget,
 };
 
 struct MoveEvent {
@@ -111,6 +130,11 @@ class Actuator {
   };
 
   void Adopt(const HostSnapshot& snap, absl::Time now, ActuatorStep* step);
+  // Drops every command that would raise a target above the VM's max or
+  // Σ targets above the budget; lowering a target is never refused.
+  // Returns the VMs whose command was dropped.
+  static absl::flat_hash_set<VmId> EnforceBudget(const HostSnapshot& snap,
+                                                 ActuatorStep* step);
 
   const ActuatorConfig config_;
   const Clock& clock_;

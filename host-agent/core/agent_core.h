@@ -8,6 +8,12 @@
 // returned targets and pressure levels to the devices, and logs the events.
 // No I/O here.
 //
+// Over budget: while Σ committed (max(target, actual) per VM, after this
+// tick's commands) exceeds the budget, the host pressure level is HIGH
+// whatever free FMEM says, so that every guest above its minimum is asked
+// to give memory back; the planner raises no target meanwhile.  The
+// adaptive M3 threshold still learns from free FMEM alone.
+//
 // Owns: the policy, the actuator and the pressure monitor.
 // Thread-safety: not synchronized; one instance per agent loop.
 #ifndef TIERVM_HOST_AGENT_CORE_AGENT_CORE_H_
@@ -40,6 +46,10 @@ struct TickResult {
   PressureLevel host_pressure = PressureLevel::kNone;
   std::vector<PressureLevel> vm_pressure;  // snapshot order
   uint64_t low_free_bytes = 0;             // the adapted M3 threshold
+  // Σ max(target, actual) with this tick's commands applied, and whether
+  // it exceeds the budget (then host_pressure is kHigh).
+  uint64_t sum_committed_bytes = 0;
+  bool over_budget = false;
 };
 
 class AgentCore {

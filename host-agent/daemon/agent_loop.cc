@@ -202,6 +202,11 @@ absl::Status AgentLoop::Tick() {
           if (auto it = vms_.find(ev.vm); it != vms_.end()) ++it->second.timeouts;
           spdlog::warn("vm {}: move timed out (target {} actual {}), flagged stuck",
                        ev.vm, ev.target_bytes, ev.actual_bytes);
+        } else if (ev.kind == MoveEventKind::kRefusedOverBudget) {
+          // The planner should never ask for this; the core's last check
+          // caught it.
+          spdlog::error("vm {}: target {} refused: it would exceed the budget or max",
+                        ev.vm, ev.target_bytes);
         } else if (ev.kind == MoveEventKind::kAdoptedShrink ||
                    ev.kind == MoveEventKind::kAdoptedGrow) {
           spdlog::info("vm {}: adopted a {} in flight (target {} actual {})", ev.vm,

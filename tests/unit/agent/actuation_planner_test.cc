@@ -113,5 +113,31 @@ TEST(PlanActuation, OvercommittedHostOnlyShrinks) {
   EXPECT_TRUE(p.grows.empty());  // 9 GiB committed still > 8 GiB
 }
 
+TEST(PlanActuation, OvercommittedHostRaisesNoTargetEvenWithinWhatAVmHolds) {
+  // a's guest took 3 GiB back on its own (actual 4 > target 1); b is held
+  // mid-move at 3 GiB.  Raising a to 3 GiB "within what it holds" would
+  // make Σ targets 6 GiB against a 4 GiB budget.
+  HostSnapshot s = Snap(4 * kGiB, 0, {State(1 * kGiB, 4 * kGiB),
+                                      State(3 * kGiB, 3 * kGiB)});
+  const bool hold[] = {false, true};
+  ActuationPlan p = PlanActuation(s, Desire({3 * kGiB, 1 * kGiB}), hold);
+  EXPECT_TRUE(p.over_budget);
+  EXPECT_EQ(p.sum_committed_bytes, 7 * kGiB);
+  EXPECT_TRUE(p.grows.empty());
+  ASSERT_EQ(p.waiting.size(), 1u);
+  EXPECT_EQ(p.waiting[0].vm_index, 0u);
+}
+
+TEST(PlanActuation, TargetsOverBudgetAreLoweredEvenWhenHeld) {
+  // The budget was cut to 4 GiB under two held VMs of 3 GiB each.
+  HostSnapshot s = Snap(4 * kGiB, 8 * kGiB, {State(3 * kGiB, 3 * kGiB),
+                                             State(3 * kGiB, 2 * kGiB)});
+  const bool hold[] = {true, true};
+  ActuationPlan p = PlanActuation(s, Desire({2 * kGiB, 2 * kGiB}), hold);
+  ASSERT_EQ(p.shrinks.size(), 2u);
+  EXPECT_EQ(p.shrinks[0].to_target_bytes, 2 * kGiB);
+  EXPECT_EQ(p.shrinks[1].to_target_bytes, 2 * kGiB);
+}
+
 }  // namespace
 }  // namespace tiervm::agent

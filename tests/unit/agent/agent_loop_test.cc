@@ -136,8 +136,9 @@ TEST_F(AgentLoopTest, DonorThatNeverShrinksTimesOutAndIsFlagged) {
   ASSERT_NE(Vm("b"), nullptr);
   EXPECT_EQ(Vm("b")->state, "stuck");
   EXPECT_GE(Vm("b")->timeouts, 1u);
-  // The timed-out target was set back to B's actual.
-  EXPECT_EQ(b.fmem_target(), 768 * kMiB);
+  // A timeout never raises a target: B keeps the lower one it was asked
+  // for (and stays charged for the 768 MiB it holds).
+  EXPECT_LT(b.fmem_target(), 768 * kMiB);
   EXPECT_THAT(loop_->MetricsText(), HasSubstr("tiervm_vm_stuck{vm=\"b\"} 1\n"));
   // `tiervm set` clears the flag.
   EXPECT_THAT(loop_->HandleControl(R"({"cmd":"set","vm":"b","weight":2})"),

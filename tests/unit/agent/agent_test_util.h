@@ -74,8 +74,15 @@ class FakeHost {
     return vm;
   }
   Vm& vm(const std::string& id) { return vms_.at(id); }
+  std::map<std::string, Vm>& vms() { return vms_; }
+  void RemoveVm(const std::string& id) { vms_.erase(id); }
   void set_budget(uint64_t b) { budget_bytes_ = b; }
   void set_other_usage(uint64_t b) { other_usage_bytes_ = b; }
+  // Strict (default): a balloon deflating into FMEM the host does not have
+  // fails the test — only the agent's grants make balloons deflate.  Not
+  // strict (fault injection, where guests also take FMEM back on their own
+  // and other users take it away): a deflate takes what is free, no more.
+  void set_strict(bool strict) { strict_ = strict; }
 
   uint64_t FreeBytes() const {
     uint64_t used = other_usage_bytes_;
@@ -116,8 +123,8 @@ class FakeHost {
     }
     for (auto& [id, vm] : vms_) {
       if (vm.frozen || vm.actual_bytes >= vm.target_bytes) continue;
-      const uint64_t want =
-          std::min(step_bytes_, vm.target_bytes - vm.actual_bytes);
+      uint64_t want = std::min(step_bytes_, vm.target_bytes - vm.actual_bytes);
+      if (!strict_) want = std::min(want, FreeBytes());
       ASSERT_LE(want, FreeBytes())
           << "agent promised FMEM the host lacks: " << id;
       vm.actual_bytes += want;
@@ -129,6 +136,7 @@ class FakeHost {
   uint64_t budget_bytes_;
   uint64_t step_bytes_;
   uint64_t other_usage_bytes_ = 0;
+  bool strict_ = true;
   std::map<std::string, Vm> vms_;
 };
 

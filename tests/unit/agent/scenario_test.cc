@@ -108,7 +108,41 @@ TEST(AgentScenario, StuckDonorTimesOutAndNothingIsHandedOn) {
   }
   EXPECT_TRUE(timed_out);
   EXPECT_TRUE(core->actuator().IsStuck("b"));
-  EXPECT_EQ(host.vm("b").target_bytes, 8 * kGiB);  // reverted to actual
+  // b keeps the lower target it was asked for (never raised on timeout)
+  // and stays charged for the 8 GiB it holds.
+  EXPECT_LT(host.vm("b").target_bytes, 8 * kGiB);
+  EXPECT_EQ(host.vm("b").actual_bytes, 8 * kGiB);
+}
+
+TEST(AgentScenario, HostStartingOverBudgetKeepsLowerTargetsAndHoldsPressureHigh) {
+  // An agent starts (or its budget was cut) on a host whose guests hold
+  // 14 GiB against a 12 GiB budget; b's guest even sits above its target.
+  // Plenty of FMEM is free, so only the budget says "give memory back".
+  FakeClock clock;
+  FakeHost host(32 * kGiB, 12 * kGiB, 512 * kMiB);
+  AddHotAndIdle(host, clock.Now(), 6 * kGiB, 6 * kGiB);
+  host.vm("b").target_bytes = 4 * kGiB;
+  host.vm("b").actual_bytes = 8 * kGiB;
+  host.vm("b").frozen = true;  // not giving anything back yet
+  auto core = NewCore(clock);
+  for (int i = 0; i < 4; ++i) {
+    TickResult r = RunTick(*core, host, clock);
+    EXPECT_TRUE(r.over_budget) << "tick " << i;
+    EXPECT_EQ(r.host_pressure, PressureLevel::kHigh) << "tick " << i;
+    EXPECT_EQ(r.vm_pressure[1], PressureLevel::kHigh) << "tick " << i;
+    EXPECT_LE(host.vm("b").target_bytes, 4 * kGiB) << "b's target raised";
+    EXPECT_LE(host.vm("a").target_bytes, 6 * kGiB) << "a grew over budget";
+  }
+  host.vm("b").frozen = false;
+  TickResult r;
+  for (int i = 0; i < 40; ++i) {
+    r = RunTick(*core, host, clock);
+    ASSERT_FALSE(::testing::Test::HasFailure()) << "tick " << i;
+    if (!r.over_budget) break;
+    EXPECT_EQ(r.host_pressure, PressureLevel::kHigh) << "tick " << i;
+  }
+  EXPECT_FALSE(r.over_budget);
+  EXPECT_EQ(r.host_pressure, PressureLevel::kNone);
 }
 
 TEST(AgentScenario, RestartMidMoveAdoptsStateAndStaysWithinBudget) {
