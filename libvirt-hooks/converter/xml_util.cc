@@ -30,6 +30,16 @@ class QuietErrors {
   void* ctx_;
 };
 
+// SAX callback for `<!DOCTYPE`: libvirt's domain XML never has one, and a
+// DTD is how entity tricks get in (billion laughs, SYSTEM "file:///...").
+// Stop the parser before it reads a byte of the internal subset; the flag
+// lives in ctxt->_private.
+void RefuseDoctype(void* ctx, const xmlChar*, const xmlChar*, const xmlChar*) {
+  auto* ctxt = static_cast<xmlParserCtxtPtr>(ctx);
+  *static_cast<bool*>(ctxt->_private) = true;
+  xmlStopParser(ctxt);
+}
+
 }  // namespace
 
 absl::StatusOr<DocPtr> Parse(absl::string_view text) {
@@ -37,11 +47,25 @@ absl::StatusOr<DocPtr> Parse(absl::string_view text) {
   QuietErrors quiet;
   xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
   if (ctxt == nullptr) return absl::ResourceExhaustedError("libxml2: no memory");
+  // No XML_PARSE_NOENT (substitute entities), XML_PARSE_DTDLOAD,
+  // XML_PARSE_DTDATTR or XML_PARSE_HUGE: nothing is loaded or expanded, and
+  // libxml2's size limits stay on.  A DOCTYPE stops the parse (above).
   const int options = XML_PARSE_NONET | XML_PARSE_NOBLANKS |
                       XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
                       XML_PARSE_NOCDATA;
+  bool doctype = false;
+  ctxt->_private = &doctype;
+  ctxt->sax->internalSubset = RefuseDoctype;
+  ctxt->sax->externalSubset = RefuseDoctype;
   xmlDoc* doc = xmlCtxtReadMemory(ctxt, text.data(), static_cast<int>(text.size()),
                                   "domain.xml", nullptr, options);
+  if (doctype || (doc != nullptr && (doc->intSubset != nullptr || doc->extSubset != nullptr))) {
+    if (doc != nullptr) xmlFreeDoc(doc);
+    xmlFreeParserCtxt(ctxt);
+    return absl::InvalidArgumentError(
+        "malformed XML: a DOCTYPE is not allowed (domain XML has no DTD; DTDs and "
+        "entities are refused)");
+  }
   std::string message;
   // Namespace errors (an undeclared prefix) are not fatal to libxml2, but
   // such an element is nobody's: "qemu:commandline" without the qemu

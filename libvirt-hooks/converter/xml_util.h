@@ -23,7 +23,9 @@ using DocPtr = std::unique_ptr<xmlDoc, DocDeleter>;
 
 // Parses `text` without network access, entity expansion or DTD loading
 // (the input is untrusted), dropping ignorable blanks so that the output
-// re-indents canonically.  Errors name the line.
+// re-indents canonically.  A document with a DOCTYPE is refused outright
+// (libvirt never writes one; it is the way in for entity expansion and
+// external entities).  Errors name the line.
 absl::StatusOr<DocPtr> Parse(absl::string_view text);
 
 // Serializes the root element, indented, without an XML declaration,

@@ -1,8 +1,14 @@
 #include "hook/hook.h"
 
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -111,7 +117,49 @@ void Notify(const std::string& vm, const std::string& event, const TieringConfig
 
 }  // namespace
 
+HookInput ReadBoundedInput(int fd, size_t max_bytes, int timeout_ms) {
+  HookInput in;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[64 * 1024];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      in.timed_out = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) {
+      in.timed_out = true;
+      break;
+    }
+    if (ready < 0) break;  // not a pollable fd: treat as end of input
+    // One byte past the bound tells "exactly at the bound" from "over".
+    const size_t want = std::min(sizeof buf, max_bytes + 1 - in.xml.size());
+    const ssize_t n = read(fd, buf, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    in.xml.append(buf, static_cast<size_t>(n));
+    if (in.xml.size() > max_bytes) {
+      in.xml.resize(max_bytes);
+      in.truncated = true;
+      break;
+    }
+  }
+  return in;
+}
+
 int RunHook(const std::vector<std::string>& args, absl::string_view xml, const HookOptions& o,
+            std::ostream& err) {
+  HookInput in;
+  in.xml = std::string(xml);
+  return RunHook(args, in, o, err);
+}
+
+int RunHook(const std::vector<std::string>& args, const HookInput& input, const HookOptions& o,
             std::ostream& err) {
   if (args.size() < 2) {
     err << "tiervm hook: usage: tiervm <domain> <operation> <sub-operation> <extra>"
@@ -122,16 +170,32 @@ int RunHook(const std::vector<std::string>& args, absl::string_view xml, const H
   const std::string& op = args[1];
   const bool wanted = op == "prepare" || op == "started" || op == "stopped" || op == "release";
   if (!wanted) return 0;
-  absl::StatusOr<std::optional<TieringConfig>> meta = ParseTieringMetadata(xml);
+  const absl::string_view xml = input.xml;
+  // Whether the text claims to be ours decides what an unreadable domain
+  // means.  libvirt writes the namespace URI literally in the metadata it
+  // stores, so a tiered domain from libvirt always matches.
+  const bool names_tiervm = absl::StrContains(xml, kTieringNsUri);
+  absl::Status unreadable;
+  if (input.truncated) {
+    unreadable = absl::InvalidArgumentError(absl::StrCat(
+        "domain XML larger than ", kMaxDomainXmlBytes, " bytes; not read"));
+  } else if (input.timed_out) {
+    unreadable = absl::DeadlineExceededError(
+        "domain XML did not arrive on stdin in time; not read");
+  }
+  using Meta = absl::StatusOr<std::optional<TieringConfig>>;
+  const Meta meta = unreadable.ok() ? ParseTieringMetadata(xml) : Meta(unreadable);
   if (!meta.ok()) {
-    // A start with broken metadata must not go ahead; on the stop side the
-    // VM is gone anyway and failing would only add noise.
-    if (op == "prepare") {
+    // A tiered domain whose metadata is broken or cannot be read must not
+    // start unchecked.  Anything else starts: failing here would block
+    // every domain, tiered or not, on XML libvirt itself accepted.  On the
+    // stop side the VM is gone anyway and failing would only add noise.
+    if (op == "prepare" && names_tiervm) {
       err << "tiervm: domain '" << vm << "' refused: " << meta.status().message() << "\n";
       return 1;
     }
     err << "tiervm: warning: domain '" << vm << "' " << op << ": " << meta.status().message()
-        << "\n";
+        << (names_tiervm ? "" : " (no TierVM metadata seen; ignored)") << "\n";
     return 0;
   }
   if (!meta->has_value()) return 0;  // not a tiered domain

@@ -3,9 +3,10 @@
 // path; libvirt passes hooks a minimal environment, so on a real host the
 // file is the way to configure), then TIERVM_AGENT_SOCKET,
 // TIERVM_SYSFS_ROOT, TIERVM_HOOK_TIMEOUT_MS for tests.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -28,9 +29,9 @@ int main(int argc, char** argv) {
     int ms = 0;
     if (absl::SimpleAtoi(v, &ms) && ms > 0 && ms <= 60000) options.agent_timeout_ms = ms;
   }
-  // Always drain stdin: libvirt writes the whole XML into a pipe.
-  const std::string xml((std::istreambuf_iterator<char>(std::cin)),
-                        std::istreambuf_iterator<char>());
-  return tiervm::libvirt::RunHook(std::vector<std::string>(argv + 1, argv + argc), xml,
+  // Bounded in size and time (hook.h); libvirt does not mind a hook that
+  // stops reading early.
+  const tiervm::libvirt::HookInput input = tiervm::libvirt::ReadBoundedInput(STDIN_FILENO);
+  return tiervm::libvirt::RunHook(std::vector<std::string>(argv + 1, argv + argc), input,
                                   options, std::cerr);
 }

@@ -257,6 +257,84 @@ TEST_F(HookTest, AgentClosingWithoutReplyIsAWarning) {
   EXPECT_NE(err.find("closed the connection without a reply"), std::string::npos) << err;
 }
 
+// Issue 13, defect 10: XML the hook cannot read blocks no untiered domain,
+// and a tiered one is never let through unchecked.
+TEST_F(HookTest, UnreadableXmlRefusesOnlyTieredDomains) {
+  const std::string plain =
+      ReadFile(std::string(TIERVM_LIBVIRT_CORPUS_DIR) + "/q35_virt_install.xml");
+  std::string err;
+  EXPECT_EQ(Hook("prepare", plain.substr(0, plain.size() / 2), &err), 0);
+  EXPECT_NE(err.find("warning: domain 'legacy' prepare: malformed XML"), std::string::npos) << err;
+  EXPECT_NE(err.find("no TierVM metadata seen"), std::string::npos) << err;
+  EXPECT_EQ(Hook("prepare", "<domain><metadata/><metadata/></domain>", &err), 0) << err;
+  const std::string cut = tiered_.substr(0, tiered_.find("</metadata>") + 11);
+  EXPECT_EQ(Hook("prepare", cut, &err), 1);
+  EXPECT_NE(err.find("refused: malformed XML"), std::string::npos) << err;
+  EXPECT_EQ(Hook("stopped", cut, &err), 0);
+}
+
+TEST_F(HookTest, DoctypesAreRefusedBeforeAnyEntityIsRead) {
+  // A converted domain with an internal subset: well-formed, and before
+  // the fix it passed prepare.  Entities never get a chance.
+  const std::string doctype =
+      "<!DOCTYPE domain [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n" + tiered_;
+  std::string err;
+  EXPECT_EQ(Hook("prepare", doctype, &err), 1);
+  EXPECT_NE(err.find("a DOCTYPE is not allowed"), std::string::npos) << err;
+  EXPECT_EQ(err.find("root:"), std::string::npos) << err;
+  // The same for a domain without metadata: ignored with a warning.
+  const std::string plain = "<!DOCTYPE domain [<!ENTITY a \"aaaa\">]><domain><name>&a;</name></domain>";
+  EXPECT_EQ(Hook("prepare", plain, &err), 0);
+  EXPECT_NE(err.find("a DOCTYPE is not allowed"), std::string::npos) << err;
+}
+
+TEST_F(HookTest, OversizedInputIsNotRead) {
+  HookInput in;
+  in.xml = tiered_;
+  in.truncated = true;
+  std::ostringstream err;
+  EXPECT_EQ(RunHook({"legacy", "prepare", "begin", "-"}, in, options_, err), 1);
+  EXPECT_NE(err.str().find("larger than 10485760 bytes; not read"), std::string::npos)
+      << err.str();
+  in.xml = "<domain><name>x</name>";
+  std::ostringstream err2;
+  EXPECT_EQ(RunHook({"legacy", "prepare", "begin", "-"}, in, options_, err2), 0);
+}
+
+TEST(HookInput, ReadIsBoundedInSizeAndTime) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  const std::string data(5000, 'x');
+  ASSERT_EQ(write(p[1], data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  HookInput in = ReadBoundedInput(p[0], 4096, 1000);
+  EXPECT_TRUE(in.truncated);
+  EXPECT_FALSE(in.timed_out);
+  EXPECT_EQ(in.xml.size(), 4096u);
+  // Exactly at the bound, then EOF: whole.
+  close(p[0]);
+  close(p[1]);
+  ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(write(p[1], data.data(), 4096), 4096);
+  close(p[1]);
+  in = ReadBoundedInput(p[0], 4096, 1000);
+  EXPECT_FALSE(in.truncated);
+  EXPECT_FALSE(in.timed_out);
+  EXPECT_EQ(in.xml.size(), 4096u);
+  close(p[0]);
+  // A writer that never closes: the hook stops waiting.
+  ASSERT_EQ(pipe(p), 0);
+  ASSERT_EQ(write(p[1], "<dom", 4), 4);
+  const auto t0 = std::chrono::steady_clock::now();
+  in = ReadBoundedInput(p[0], 4096, 200);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(in.timed_out);
+  EXPECT_EQ(in.xml, "<dom");
+  EXPECT_GE(took, std::chrono::milliseconds(180));
+  EXPECT_LT(took, std::chrono::milliseconds(2000));
+  close(p[0]);
+  close(p[1]);
+}
+
 TEST_F(HookTest, UsageWithoutOperation) {
   std::ostringstream err;
   EXPECT_EQ(RunHook({"only-a-name"}, "", options_, err), 2);
