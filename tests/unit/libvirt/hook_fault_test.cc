@@ -40,7 +40,7 @@ using testing::TempDir;
 using testing::WriteFile;
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr long kMaxRssKib = 512 * 1024;  // ASan's shadow and quarantine
+constexpr long kMaxRssKib = 128 * 1024;  // ASan: shadow and quarantine
 constexpr double kMaxWallS = 30;
 #else
 constexpr long kMaxRssKib = 64 * 1024;
