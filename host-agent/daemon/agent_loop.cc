@@ -214,12 +214,32 @@ absl::Status AgentLoop::Tick() {
                        ev.target_bytes, ev.actual_bytes);
         }
       }
+      // Σ targets is checked again right before each set: the core assumed
+      // every earlier command of the tick took effect, but a lowering whose
+      // set failed did not, and a raise whose reply was lost may have.  So
+      // this map holds the higher of the two for a failed set.
+      std::map<VmId, uint64_t> worst_targets = targets;
       for (const TargetCommand& cmd : tr->actuation.commands) {
         VmRecord& rec = vms_[cmd.vm];
         auto pit = present_.find(cmd.vm);
         if (pit == present_.end() ||
             std::find(actuatable.begin(), actuatable.end(), cmd.vm) == actuatable.end()) {
           continue;  // pinned VM: no commands
+        }
+        const uint64_t new_target = std::min(cmd.target_bytes, rec.fmem_node_bytes);
+        if (new_target > worst_targets[cmd.vm]) {
+          uint64_t sum = 0;
+          for (const auto& [id, t] : worst_targets) sum += t;
+          sum = sum - worst_targets[cmd.vm] + new_target;
+          if (sum > config_.budget_bytes) {
+            ++rec.target_set_errors;
+            note_error(absl::FailedPreconditionError(absl::StrCat(
+                "vm ", cmd.vm, ": FMEM target ", new_target, " not set: sum ", sum,
+                " would exceed the budget ", config_.budget_bytes)));
+            spdlog::error("vm {}: FMEM target {} not set: sum {} would exceed budget {}",
+                          cmd.vm, new_target, sum, config_.budget_bytes);
+            continue;
+          }
         }
         TargetLogEntry log;
         log.time = deps_.clock->Now();
@@ -232,6 +252,9 @@ absl::Status AgentLoop::Tick() {
         log.status = SetHballoonTarget(*pit->second.monitor, rec.device_id,
                                        rec.fmem_node, log.balloon_target_bytes,
                                        config_.qmp_timeout_ms);
+        worst_targets[cmd.vm] = log.status.ok()
+                                    ? log.fmem_target_bytes
+                                    : std::max(worst_targets[cmd.vm], log.fmem_target_bytes);
         if (log.status.ok()) {
           ++rec.target_sets;
           targets[cmd.vm] = log.fmem_target_bytes;
