@@ -147,6 +147,55 @@ TEST_F(AgentLoopTest, DonorThatNeverShrinksTimesOutAndIsFlagged) {
   EXPECT_NE(Vm("b")->state, "stuck");
 }
 
+TEST_F(AgentLoopTest, RaiseFundedByAFailedLoweringIsNotSent) {
+  // A was granted 1 GiB but holds 512 MiB (a grow in flight, balloon
+  // wedged); B holds 768 MiB: Σ targets 1792 MiB > the 1536 MiB budget, so
+  // the core lowers A to its new max (512 MiB) and, with A's grant gone,
+  // raises hot B.  A's set-target fails: B's raise would put Σ targets at
+  // 2 GiB, and the loop must not send it.
+  host_.AddVm("a", kVmFmem, 512 * kMiB);
+  host_.AddVm("b", kVmFmem, 768 * kMiB);
+  host_.SetFmemTarget("a", 1 * kGiB);
+  host_.Freeze("a", true);
+  host_.server("a").Handle("__org.tiervm_hballoon-set-target", [](const nlohmann::json&) {
+    tiervm::testing::FakeReply r;
+    r.error_class = "GenericError";
+    r.error_desc = "injected failure";
+    return r;
+  });
+  AgentConfig c = Config(host_.dir());
+  c.vms["a"].max_fmem_bytes = 512 * kMiB;
+  QmpDirOptions o;
+  o.dir = host_.dir();
+  source_ = std::make_unique<QmpDirVmSource>(o);
+  AgentLoop::Deps d;
+  d.source = source_.get();
+  d.host = &host_;
+  d.clock = &clock_;
+  std::vector<TargetLogEntry> sets;
+  d.on_target = [&](const TargetLogEntry& e) { sets.push_back(e); };
+  absl::StatusOr<std::unique_ptr<AgentLoop>> l = AgentLoop::Create(c, d);
+  ASSERT_TRUE(l.ok()) << l.status();
+  loop_ = *std::move(l);
+  bool refused = false;
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    const int64_t ms = absl::ToUnixMillis(clock_.Now());
+    host_.Report("a", ms, FakeTieredHost::Curve(32 * kMiB, 990'000, 2 * kGiB));
+    host_.Report("b", ms, FakeTieredHost::Curve(900 * kMiB, 950'000, 2 * kGiB));
+    (void)loop_->Tick();
+    refused |= Vm("b") != nullptr && Vm("b")->target_set_errors > 0;
+    // Nothing set ever raised B while A still held its 1 GiB target.
+    EXPECT_LE(host_.Snapshot("b").fmem_target(), 768 * kMiB) << "period " << i;
+  }
+  EXPECT_TRUE(refused);
+  ASSERT_FALSE(sets.empty());
+  for (const TargetLogEntry& e : sets) {
+    if (e.vm == "a") EXPECT_FALSE(e.status.ok());
+    if (e.vm == "b") EXPECT_LE(e.fmem_target_bytes, e.previous_fmem_target_bytes);
+  }
+}
+
 TEST_F(AgentLoopTest, RestartMidMoveAdoptsAndNeverOvercommits) {
   host_.AddVm("a", kVmFmem, 768 * kMiB);
   host_.AddVm("b", kVmFmem, 768 * kMiB);

@@ -127,6 +127,12 @@ class FakeTieredHost final : public HostProbe {
             {6, 0xffff, 10'000}};
   }
 
+  // Sets a VM's FMEM target as if an earlier agent had (actual unchanged).
+  void SetFmemTarget(const std::string& name, uint64_t fmem_bytes) {
+    std::lock_guard<std::mutex> l(mu_);
+    Vm& v = *vms_.at(name);
+    v.balloon_target = v.fmem_size - fmem_bytes;
+  }
   void Freeze(const std::string& name, bool frozen) {
     std::lock_guard<std::mutex> l(mu_);
     vms_.at(name)->frozen = frozen;
