@@ -37,7 +37,7 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
                  --rate-mib=256 --min-rate-mib=32 --min-hot-weight=4 (per MiB)
                  --min-exchange-gain=0 (off)
-                 --locate-refresh-ticks=10 --locate-window-pages=4096 --restore-after-ticks=3,
+                 --locate-refresh-ticks=10 --locate-window-pages=4096 --restore-after-ticks=0,
                  and --headroom-pct=1: the headroom is at most this % of FMEM
   --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
   --no-plot                skip gnuplot

@@ -72,9 +72,9 @@ struct FmemState {
   // demotions only to restore it start once free FMEM is below a quarter
   // of it (hysteresis against the kernel's churn).
   uint64_t headroom_bytes = 0;
-  // The caller waits to see whether a dip lasts (TickPlanner's
-  // restore_after_ticks): no demotion to restore the headroom this time;
-  // promotions are then paid by exchanges.
+  // The caller leaves this dip alone (TickPlanner: the balloon is not
+  // waiting, see restore_after_ticks): no demotion to restore the
+  // headroom; promotions are then paid by exchanges.
   bool restore_held = false;
 
   // Free FMEM is low enough that the coldest pages go down to restore the

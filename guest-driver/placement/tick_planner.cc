@@ -143,8 +143,9 @@ absl::Status TickPlannerConfig::Validate() const {
     return absl::InvalidArgumentError(
         "need initial_move_cost_us_per_mib > 0 and min_hot_weight_per_mib >= 0");
   }
-  if (locate_refresh_ticks < 1 || restore_after_ticks < 1) {
-    return absl::InvalidArgumentError("locate_refresh_ticks and restore_after_ticks must be >= 1");
+  if (locate_refresh_ticks < 1 || restore_after_ticks < 0) {
+    return absl::InvalidArgumentError(
+        "need locate_refresh_ticks >= 1 and restore_after_ticks >= 0");
   }
   return absl::OkStatus();
 }
@@ -279,7 +280,8 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
     fstate = {0, ccfg.headroom_bytes + (pending - free_bytes)};
   }
   dip_ticks_ = fstate.InDip() ? dip_ticks_ + 1 : 0;
-  fstate.restore_held = pending == 0 && dip_ticks_ < config_.restore_after_ticks;
+  fstate.restore_held = pending == 0 && (config_.restore_after_ticks == 0 ||
+                                         dip_ticks_ < config_.restore_after_ticks);
   out.restore_held = fstate.restore_held && fstate.InDip();
 
   // The rate: what is left of the allowance after locating and

@@ -17,7 +17,8 @@
 //      pending growth; headroom = configured + what ENOMEMs added;
 //      Classify; a raised balloon target shows up as missing free FMEM, so
 //      the planner demotes the coldest pages first; a dip of free FMEM the
-//      balloon did not cause must last restore_after_ticks ticks first;
+//      balloon did not cause is left to the kernel unless configured
+//      (restore_after_ticks);
 //   4. the migration rate for this tick: what the CPU allowance (minus what
 //      planning already spent) buys at the learnt migration cost, capped
 //      by rate_limit_mib_per_s, and never below min_rate_mib_per_s while
@@ -88,14 +89,16 @@ struct TickPlannerConfig {
   // step.
   uint64_t enomem_step_bytes = 16ull << 20;
   uint64_t enomem_max_extra_bytes = 64ull << 20;
-  // Free FMEM below a quarter of the headroom demotes the coldest pages to
-  // restore it only once the dip has lasted restore_after_ticks
-  // consecutive ticks (1: at once).  The kernel's own dips (per-CPU page
-  // lists after a migration, page cache, short-lived allocations) fill
-  // back within a tick or two, and each demotion for one is a migration
-  // no promotion asked for.  Growth the balloon is waiting for restores at
-  // once.
-  int64_t restore_after_ticks = 3;
+  // Free FMEM below a quarter of the headroom that the balloon did not
+  // cause demotes the coldest pages to restore the headroom only once the
+  // dip has lasted restore_after_ticks consecutive ticks; 0 (the default):
+  // never.  Such a dip is the kernel's: its allocations fall back to SMEM
+  // and its reclaim runs at its own watermarks, promotions are then paid
+  // by exchanges, and in the residency test the dips lasted (per-CPU page
+  // lists and other kernel use after migrations): each demotion for one
+  // was a migration no promotion asked for.  Room the balloon is waiting
+  // for (balloon_pending_bytes) is made at once.
+  int64_t restore_after_ticks = 0;
 
   absl::Status Validate() const;
 };

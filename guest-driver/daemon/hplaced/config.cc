@@ -152,7 +152,7 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
          c.locate_sample_pages = static_cast<size_t>(v);
        })},
       {"placement.restore_after_ticks",
-       Int(1, 1 << 20, [](auto& c, int64_t v) { c.planner.restore_after_ticks = v; })},
+       Int(0, 1 << 20, [](auto& c, int64_t v) { c.planner.restore_after_ticks = v; })},
       {"placement.locate_refresh_ticks",
        Int(1, 1 << 20, [](auto& c, int64_t v) { c.planner.locate_refresh_ticks = v; })},
       {"placement.locate_window_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
