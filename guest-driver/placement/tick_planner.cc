@@ -40,9 +40,11 @@ constexpr double kMiB = 1 << 20;
 //    windowed walk saw.
 class CachingLocator final : public PageLocator {
  public:
-  // What one tick's walk of a windowed range listed of the wanted tier.
+  // One tick's walk of a windowed range: what it listed of the wanted
+  // tier, and (filled in by Plan) what the plan moves of the range.
   struct WindowWalk {
     uint64_t wanted_bytes = 0;
+    uint64_t planned_bytes = 0;
   };
 
   CachingLocator(const PageLocator& inner, ResidencyCache& cache, WindowCursors& cursors,
@@ -108,7 +110,7 @@ class CachingLocator final : public PageLocator {
   // FMEM); ranges not listed are walked one window per tick.
   void SetWanted(absl::flat_hash_map<RangeKey, Tier> wanted) { wanted_ = std::move(wanted); }
   void SetMinWindowPages(uint64_t pages) { min_window_pages_ = pages; }
-  const std::map<RangeKey, WindowWalk>& Walks() const { return walks_; }
+  std::map<RangeKey, WindowWalk>& Walks() const { return walks_; }
 
  private:
   const PageLocator& inner_;
@@ -334,22 +336,19 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   // to demote) than was planned this tick; a window the planner took
   // nothing from (emptied, or its pages skipped as too uneven or not
   // worth the exchange) gives way to the next one.
-  std::map<RangeKey, uint64_t> planned_bytes;
+  auto& walks = cached.Walks();
   for (const ExchangeRound& round : out.exchange.rounds) {
     for (const auto* moves : {&round.demotions, &round.promotions}) {
       for (const PageMove& m : *moves) {
         if (auto it = FindRange(cache_, m.pid, m.addr); it != cache_.end()) cache_.erase(it);
-        const auto& walks = cached.Walks();
         if (auto it = FindRange(walks, m.pid, m.addr); it != walks.end()) {
-          planned_bytes[it->first] += m.bytes;
+          it->second.planned_bytes += m.bytes;
         }
       }
     }
   }
-  for (const auto& [key, walk] : cached.Walks()) {
-    const auto planned = planned_bytes.find(key);
-    const uint64_t moved = planned == planned_bytes.end() ? 0 : planned->second;
-    if (moved == 0 || moved >= walk.wanted_bytes) ++cursors_[key];
+  for (const auto& [key, walk] : walks) {
+    if (walk.planned_bytes == 0 || walk.planned_bytes >= walk.wanted_bytes) ++cursors_[key];
   }
   out.plan_cpu_ns = clock.OwnCpuNs() - cpu0;
   return out;

@@ -106,6 +106,9 @@ struct ActuatorStep {
   std::vector<TargetCommand> commands;  // in order: timeouts, shrinks, grows
   std::vector<MoveEvent> events;
   ActuationPlan plan;  // indices into the tick's snapshot
+  // Σ over VMs of max(target once `commands` are set, actual), bytes:
+  // what the host has committed after this step.
+  uint64_t sum_committed_bytes = 0;
 };
 
 class Actuator {

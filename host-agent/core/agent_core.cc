@@ -1,8 +1,6 @@
 #include "core/agent_core.h"
 
-#include <algorithm>
 #include <utility>
-#include <vector>
 
 namespace tiervm::agent {
 
@@ -30,17 +28,7 @@ absl::StatusOr<TickResult> AgentCore::Tick(const HostSnapshot& snap) {
   r.actuation = actuator_.Tick(snap, r.plan);
   r.host_pressure =
       pressure_.Observe(snap.host_free_fmem_bytes(), clock_.Now());
-  std::vector<uint64_t> target(snap.size());
-  for (size_t i = 0; i < snap.size(); ++i) {
-    target[i] = snap.vm(i).state.fmem_target_bytes;
-  }
-  for (const TargetCommand& c : r.actuation.commands) {
-    if (std::optional<size_t> i = snap.IndexOf(c.vm)) target[*i] = c.target_bytes;
-  }
-  for (size_t i = 0; i < snap.size(); ++i) {
-    r.sum_committed_bytes +=
-        std::max(target[i], snap.vm(i).state.fmem_actual_bytes);
-  }
+  r.sum_committed_bytes = r.actuation.sum_committed_bytes;
   r.over_budget = r.sum_committed_bytes > snap.fmem_budget_bytes();
   // Guests hold more than the host may give them: ask for it back now.
   if (r.over_budget) r.host_pressure = PressureLevel::kHigh;
