@@ -33,6 +33,9 @@ absl::StatusOr<std::unique_ptr<AbitSampleSource>> AbitSampleSource::Create(
   if (!std::isfinite(options.max_pass_s) || options.max_pass_s < 0) {
     return absl::InvalidArgumentError("abit source: max_pass_s must be finite and >= 0");
   }
+  if (options.min_scan_interval_ms < 0) {
+    return absl::InvalidArgumentError("abit source: min_scan_interval_ms must be >= 0");
+  }
   return std::unique_ptr<AbitSampleSource>(new AbitSampleSource(dev, clock, options));
 }
 
@@ -115,26 +118,35 @@ absl::StatusOr<size_t> AbitSampleSource::Read(absl::Span<placement::Sample> out)
   if (!broken_.ok()) return broken_;
   if (pending_.empty()) {
     const int64_t now = clock_->MonotonicNs();
-    uint64_t budget = options_.max_pages_per_read;
     const double dt_s = have_last_read_ ? std::max<int64_t>(0, now - last_read_ns_) * 1e-9 : 0.0;
-    if (options_.scan_rate_pages_per_s > 0) {
-      carry_pages_ = std::min(carry_pages_ + options_.scan_rate_pages_per_s * dt_s,
-                              static_cast<double>(options_.max_pages_per_read));
-      budget = static_cast<uint64_t>(carry_pages_);
-      carry_pages_ -= static_cast<double>(budget);
-    }
-    if (options_.max_pass_s > 0) {
-      const auto floor_pages = static_cast<uint64_t>(
-          std::ceil(static_cast<double>(TargetPages()) * dt_s / options_.max_pass_s));
-      if (floor_pages > budget) {
-        budget = floor_pages;
-        carry_pages_ = 0;
-        ++stats_.floor_reads;
-      }
-    }
     last_read_ns_ = now;
     have_last_read_ = true;
-    if (budget > 0) {
+    // Pages accrue at the scan rate, or at the pass floor's rate where
+    // that is higher; the floor may go past max_pages_per_read (reads far
+    // apart), never past one pass.
+    const auto target = static_cast<double>(TargetPages());
+    const double floor_rate = options_.max_pass_s > 0 ? target / options_.max_pass_s : 0.0;
+    const double rate = std::max(options_.scan_rate_pages_per_s, floor_rate);
+    const bool floored = floor_rate > options_.scan_rate_pages_per_s;
+    uint64_t budget = options_.max_pages_per_read;
+    if (rate > 0) {
+      const double cap = std::max(static_cast<double>(options_.max_pages_per_read),
+                                  std::min(target, floor_rate * dt_s));
+      carry_pages_ = std::min(carry_pages_ + rate * dt_s, cap);
+      budget = static_cast<uint64_t>(carry_pages_);
+    }
+    // Each scan ioctl that clears bits flushes every CPU's TLB: a scan
+    // starts only once min_scan_interval_ms has passed since the previous
+    // one and at least a bitmap word's worth of pages has accrued, so a
+    // caller that reads until no samples come (while the workload keeps
+    // its pages young) gets one scan, not thousands of tiny ones.
+    const bool due =
+        !have_last_scan_ || now - last_scan_ns_ >= options_.min_scan_interval_ms * 1'000'000;
+    if (due && budget >= HBALLOON_SCAN_CHUNK_PAGES) {
+      if (rate > 0) carry_pages_ -= static_cast<double>(budget);
+      if (floored) ++stats_.floor_reads;
+      last_scan_ns_ = now;
+      have_last_scan_ = true;
       if (absl::Status s = Scan(budget); !s.ok()) {
         broken_ = s;
         return s;

@@ -7,16 +7,20 @@
 // order) and emits the young pages as samples, so every targeted page is
 // revisited once per pass of TargetPages() pages.  How much one Read scans:
 //
-//   budget = min(max_pages_per_read, carry + scan_rate_pages_per_s * dt)
+//   budget = min(max_pages_per_read, carry + rate * dt)
 //
-// where dt is the time since the previous Read (injected Clock) and carry
-// the unspent fraction; with scan rate 0 every Read scans
-// max_pages_per_read.  The budget counts address space (holes too), the
-// unit the BudgetController's scan_cost_ns_per_page prices.  A floor
-// (max_pass_s > 0) raises it to TargetPages() * dt / max_pass_s, past
-// max_pages_per_read if need be: whatever rate the budget set, and however
-// far apart the Reads are, every targeted page is scanned at least once per
-// max_pass_s (a pass is at most one per Read).
+// where dt is the time since the previous Read (injected Clock), carry
+// what earlier Reads left unspent and rate the scan rate, raised by the
+// pass floor (max_pass_s > 0) to TargetPages() / max_pass_s, whose pages
+// may go past max_pages_per_read: whatever rate the budget set, and
+// however far apart the Reads are, every targeted page is scanned at least
+// once per max_pass_s (a pass is at most one per Read).  With rate 0 every
+// Read scans max_pages_per_read.  The budget counts address space (holes
+// too), the unit the BudgetController's scan_cost_ns_per_page prices.  A
+// scan starts only when the budget is at least one bitmap word (64 pages)
+// and min_scan_interval_ms has passed since the previous scan: every scan
+// that clears bits flushes every CPU's TLB, and a caller reads until no
+// samples come, which a busy workload would otherwise never allow.
 //
 // Samples.  A young 4 KiB page is one Sample (weight 1, kind kLoad: the
 // accessed bit does not tell loads from stores) at the page's address,
@@ -66,6 +70,8 @@ struct AbitSourceOptions {
   double scan_rate_pages_per_s = 0;
   // Longest time one pass over every target may take (s); 0: no floor.
   double max_pass_s = 0;
+  // Shortest time between two scans (each flushes every CPU's TLB).
+  int64_t min_scan_interval_ms = 100;
   // Test only: do not clear the accessed bits (HBALLOON_SCAN_F_NO_CLEAR).
   bool no_clear = false;
 };
@@ -78,7 +84,7 @@ struct AbitSourceStats {
   uint64_t young_huge_pages = 0;  // of those, mapped by a PMD
   uint64_t samples = 0;         // delivered by Read
   uint64_t passes = 0;          // completed round-robin passes
-  uint64_t floor_reads = 0;     // Reads whose budget the pass floor raised
+  uint64_t floor_reads = 0;     // scans whose budget the pass floor raised
   uint64_t exited = 0;          // processes dropped on ESRCH
 };
 
@@ -134,6 +140,8 @@ class AbitSampleSource final : public placement::SampleSource {
   bool have_cursor_ = false;
   int64_t last_read_ns_ = 0;
   bool have_last_read_ = false;
+  int64_t last_scan_ns_ = 0;
+  bool have_last_scan_ = false;
   double carry_pages_ = 0;
   std::deque<placement::Sample> pending_;
   std::vector<placement::Pid> exited_;

@@ -21,8 +21,11 @@ using placement::Vma;
 constexpr uint64_t kPg = 4096;
 constexpr uint64_t kHuge = 2ull << 20;
 
+// The fake clock stands still between reads unless a test advances it:
+// scans back to back are allowed here (the interval has its own test).
 std::unique_ptr<AbitSampleSource> Make(FakeHballoonDev* dev, placement::FakeClock* clock,
                                        AbitSourceOptions o = {}) {
+  o.min_scan_interval_ms = 0;
   auto s = AbitSampleSource::Create(dev, clock, o);
   EXPECT_TRUE(s.ok()) << s.status();
   return std::move(*s);
@@ -54,6 +57,9 @@ TEST(AbitSource, OptionsAndTargetsValidated) {
   o.max_pass_s = -1;
   EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
   o.max_pass_s = std::numeric_limits<double>::infinity();
+  EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
+  o.max_pass_s = 0;
+  o.min_scan_interval_ms = -1;
   EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status()));
 
   auto src = Make(&dev, &clock);
@@ -211,6 +217,56 @@ TEST(AbitSource, PassFloorCoversEveryPageWithinMaxPassS) {
   ReadAll(*src);
   EXPECT_EQ(dev.scanned_pages() - b2, 50000u);
   EXPECT_EQ(src->stats().floor_reads, floor_reads);
+}
+
+// A clock that moves on a little at every reading, as a real one does.
+class CreepingClock final : public placement::Clock {
+ public:
+  int64_t MonotonicNs() const override { return now_ns_ += 20'000; }
+  int64_t OwnCpuNs() const override { return 0; }
+  void Advance(int64_t ns) { now_ns_ += ns; }
+
+ private:
+  mutable int64_t now_ns_ = 0;
+};
+
+// The daemon reads until no samples come.  With the workload keeping its
+// pages young between every two reads, and the clock creeping on, one read
+// loop must still be one scan (each one flushes every CPU's TLB), at the
+// scan rate and at the pass floor alike.
+TEST(AbitSource, ReadingUntilNothingComesIsOneScan) {
+  for (const bool floor : {false, true}) {
+    SCOPED_TRACE(floor ? "pass floor" : "scan rate");
+    FakeHballoonDev dev;
+    CreepingClock clock;
+    constexpr uint64_t kPages = 16384;
+    constexpr uint64_t kBase = 0x1000000;
+    dev.Map(5, kBase, kPages * kPg);
+    AbitSourceOptions o;
+    o.scan_rate_pages_per_s = floor ? 100 : 50000;
+    o.max_pass_s = floor ? 2 : 0;
+    auto s = AbitSampleSource::Create(&dev, &clock, o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    auto& src = **s;
+    ASSERT_TRUE(src.SetTargets(5, {{kBase, kBase + kPages * kPg}}).ok());
+    std::vector<Sample> buf(256);
+    (void)src.Read(absl::MakeSpan(buf));  // starts the clock
+    for (int tick = 0; tick < 5; ++tick) {
+      clock.Advance(1'000'000'000);
+      const uint64_t calls0 = dev.scan_calls();
+      for (int i = 0; i < 10000; ++i) {
+        for (uint64_t p = 0; p < kPages; p += 7) dev.Touch(5, kBase + p * kPg);
+        auto n = src.Read(absl::MakeSpan(buf));
+        ASSERT_TRUE(n.ok()) << n.status();
+        if (*n == 0) break;
+      }
+      // One scan: one ioctl, two where it wraps around the end of a pass.
+      EXPECT_LE(dev.scan_calls() - calls0, 2u) << "tick " << tick;
+    }
+    // 50,000 pages/s, or the floor's 16384 / 2 s, over five 1 s ticks.
+    EXPECT_NEAR(static_cast<double>(dev.scanned_pages()), floor ? 5 * 8192.0 : 5 * 16384.0,
+                floor ? 64.0 : 1.0);
+  }
 }
 
 TEST(AbitSource, YoungThpIsEightEvenSamples) {
