@@ -313,6 +313,17 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   counters_.gain_skipped_bytes += tp->exchange.gain_skipped_bytes;
   const placement::ExchangePlan& plan = tp->exchange;
   last_classes_ = std::move(tp->classes);
+  if (spdlog::should_log(spdlog::level::trace)) {
+    // The ranking behind this tick's plan: every resident range, hottest
+    // first.
+    for (const placement::RangeClass& rc : last_classes_.ranges) {
+      spdlog::trace("range {} [{:#x}, {:#x}) weight {:.1f} per MiB {:.1f}: FMEM {} KiB SMEM {} "
+                    "KiB, hot {} KiB",
+                    rc.pid, rc.start, rc.end, rc.weight, rc.density,
+                    rc.residency.fmem_bytes >> 10, rc.residency.smem_bytes >> 10,
+                    rc.hot_bytes >> 10);
+    }
+  }
   have_classes_ = true;
   if (plan.rounds.empty()) {
     if (spdlog::should_log(spdlog::level::debug) && !last_classes_.promote.empty()) {
@@ -370,13 +381,13 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   spdlog::debug(
       "plan: promote {} KiB demote {} KiB ({} moves) at {:.1f} MiB/s{}; applied {} moves, {} KiB "
       "to FMEM, {} KiB to SMEM; enomem {} busy {} skipped {} not tried {} stop {}; free FMEM {} "
-      "KiB, headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB",
+      "KiB, headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB; planner stop {}",
       plan.promote_bytes >> 10, plan.demote_bytes >> 10, r.report.planned_moves,
       tp->rate_mib_per_s, tp->floor_applied ? " (floor)" : "", r.report.applied_moves,
       r.report.applied_to_fmem_bytes >> 10, r.report.applied_to_smem_bytes >> 10,
       r.report.no_mem, r.report.busy, r.report.skipped, r.not_attempted,
       static_cast<int>(r.stop), in.fmem_free_bytes >> 10, counters_.headroom_bytes >> 10,
-      allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3);
+      allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3, static_cast<int>(plan.stop));
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
   return absl::OkStatus();
 }
@@ -550,9 +561,21 @@ absl::Status PlacementLoop::Tick() {
   const int64_t cpu_o0 = deps_.clock->OwnCpuNs();
 
   ++counters_.ticks;
-  if (counters_.ticks % static_cast<uint64_t>(config_.epoch_ticks) == 0) {
+  // An epoch (decay, merge, split) ends every epoch_ticks ticks; with a
+  // scanning source also not before the scan has completed a pass since
+  // the previous one.  A pass spans several ticks, and each page is seen
+  // once in it: decaying every tick would rank a hot range last scanned
+  // two ticks ago below data touched once and seen young this tick, and
+  // exchange the hot pages for it.
+  ++ticks_since_epoch_;
+  const bool scanning =
+      deps_.source_control != nullptr && deps_.source_control->NeedsBaselinePass();
+  const uint64_t passes = scanning ? deps_.source_control->Passes() : 0;
+  if (ticks_since_epoch_ >= config_.epoch_ticks && (!scanning || passes != epoch_passes_)) {
     tracker_.EndEpoch();
     ++counters_.epochs;
+    ticks_since_epoch_ = 0;
+    epoch_passes_ = passes;
   }
   counters_.ranges = tracker_.range_count();
 

@@ -15,7 +15,10 @@
 //      classify, rate from the CPU allowance with a floor, exchange plan)
 //      -> MovePagesExecutor -> TickPlanner::Learn (migration cost, ENOMEM
 //      headroom).
-//   4. every epoch_ticks ticks: RangeTracker::EndEpoch (merge/split/decay).
+//   4. every epoch_ticks ticks: RangeTracker::EndEpoch (merge/split/decay);
+//      with a scanning source (accessed bits) not before a pass over every
+//      target has completed since the last epoch, so that an epoch has
+//      seen each page once.
 //   5. BudgetController::Update(samples, pages scanned, other CPU, CPU of
 //      floor-rate migration) -> source rates and the next allowance.
 //   6. every telemetry_interval_ms: SUBMIT_STATS (see BuildTelemetry).
@@ -214,6 +217,8 @@ class PlacementLoop {
   // ticks in a row without one so far (the floor: max_sampling_gap_ticks).
   int64_t sampling_skip_ticks_ = 0;
   int64_t ticks_without_read_ = 0;
+  int64_t ticks_since_epoch_ = 0;  // ticks since the tracker's last EndEpoch
+  uint64_t epoch_passes_ = 0;      // the scanning source's passes at that epoch
   absl::flat_hash_set<Pid> tracked_;
   // What the last listing knew, so the next one reads less: kernel
   // threads' pids (their stat is not read again) and, per process, the

@@ -751,6 +751,36 @@ TEST_F(LoopTest, ScanningSourceFirstPassesOverANewProcessAreDropped) {
   EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
 }
 
+// An accessed-bit pass spans several ticks and sees each page once.  Decay
+// per tick would rank a hot range scanned three ticks ago below data
+// touched once and seen young just now, and exchange the hot pages for it;
+// an epoch waits for the pass, so the hot set stays.
+TEST_F(LoopTest, AScanPassSpanningTicksIsOneEpoch) {
+  control.baseline = true;
+  PlacementLoop loop = MakeLoop();
+  Tick(loop);          // the process appears: its first two passes are history
+  control.passes = 2;  // ... and are over
+  constexpr int kTicksPerPass = 4;
+  const auto pass = [&](bool touch_cold_at_end) {
+    for (int t = 0; t < kTicksPerPass; ++t) {
+      if (t == 0) Touch(kHot, kHotBytes);  // the scan reaches the hot range
+      if (t == kTicksPerPass - 1) {
+        if (touch_cold_at_end) Touch(kCold, kColdBytes);  // touched once
+        ++control.passes;                                 // the pass ends
+      }
+      Tick(loop);
+    }
+  };
+  for (int p = 0; p < 4; ++p) pass(false);
+  ASSERT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  EXPECT_EQ(loop.counters().epochs, 5u);  // the baseline passes, then 4
+  pass(true);
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  for (int p = 0; p < 2; ++p) pass(false);
+  EXPECT_EQ(HotOnFmem(kHot, kHotBytes), kHotBytes);
+  EXPECT_EQ(loop.counters().epochs, 8u);
+}
+
 TEST_F(LoopTest, DataTouchedOnceStopsBeingHotOnceFaint) {
   for (double threshold : {4.0, 0.0}) {
     config.planner.min_hot_weight_per_mib = threshold;
