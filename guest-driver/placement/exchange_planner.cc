@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "placement/promotion_hold.h"
 
 namespace tiervm::placement {
 namespace {
@@ -24,12 +25,18 @@ double Density(const Candidate& c) { return c.weight / static_cast<double>(c.pag
 absl::StatusOr<std::vector<Candidate>> PagesToMove(const TrackerSnapshot& snapshot,
                                                    const PageLocator& locator,
                                                    const RangeClass& rc, Tier tier,
-                                                   uint64_t want, bool hottest_first) {
+                                                   uint64_t want, bool hottest_first,
+                                                   const PromotionHold* hold = nullptr,
+                                                   uint64_t* held_bytes = nullptr) {
   std::vector<Candidate> pages;
   absl::Status st = locator.ForEachPage(rc.pid, rc.start, rc.end, [&](const PageInfo& p) {
     // A THP straddling the range edge belongs to the range holding its
     // start; the neighbour would otherwise plan it a second time.
     if (p.tier == tier && p.addr >= rc.start) {
+      if (hold != nullptr && hold->Held(rc.pid, p.addr, p.bytes)) {
+        if (held_bytes != nullptr) *held_bytes += p.bytes;
+        return true;
+      }
       pages.push_back({p, rc.pid, snapshot.WeightIn(rc.pid, p.addr, p.addr + p.bytes)});
     }
     return true;
@@ -83,7 +90,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
                                           const Classification& classes,
                                           const PageLocator& locator,
                                           const FmemState& fmem,
-                                          const PlannerConfig& config) {
+                                          const PlannerConfig& config,
+                                          const PromotionHold* hold) {
   if (!(config.rate_limit_mib_per_s >= 0) || config.interval_ns <= 0 ||
       config.round_bytes == 0 || !(config.thp_max_unevenness >= 1) ||
       !ValidExchangeGain(config.min_exchange_gain)) {
@@ -110,7 +118,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
     while (i >= demotable.size()) {
       if (next_demote_range == classes.demote.size()) return false;
       const RangeClass& rc = classes.ranges[classes.demote[next_demote_range++]];
-      auto pages = PagesToMove(snapshot, locator, rc, Tier::kFmem, rc.demote_bytes(), false);
+      auto pages = PagesToMove(snapshot, locator, rc, Tier::kFmem, rc.demote_bytes(), false,
+                               hold, &plan.held_skipped_bytes);
       if (!pages.ok()) return pages.status();
       demotable.insert(demotable.end(), pages->begin(), pages->end());
     }

@@ -34,6 +34,8 @@
 
 namespace tiervm::placement {
 
+class PromotionHold;
+
 struct PlannerConfig {
   int fmem_node = 0;
   int smem_node = 1;
@@ -119,6 +121,7 @@ struct ExchangePlan {
   uint64_t fmem_free_after_bytes = 0;  // if everything applies
   uint64_t thp_skipped_pages = 0;      // uneven THPs left alone
   uint64_t gain_skipped_bytes = 0;     // promotions the gain gate refused
+  uint64_t held_skipped_bytes = 0;     // FMEM pages not demoted: promoted recently
   PlanStop stop = PlanStop::kDone;
 
   uint64_t moved_bytes() const { return promote_bytes + demote_bytes; }
@@ -145,11 +148,13 @@ struct ExecutionReport {
 // The locator lists the pages of promote candidates in order until the plan
 // stops, and of demote candidates only as far as demotions are needed (a
 // tick with nothing to promote and FMEM above the watermark lists none).
+// Pages `hold` holds (promoted recently) are never demoted; nullptr: none.
 absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
                                           const Classification& classes,
                                           const PageLocator& locator,
                                           const FmemState& fmem,
-                                          const PlannerConfig& config);
+                                          const PlannerConfig& config,
+                                          const PromotionHold* hold = nullptr);
 
 // True if `page` (a THP) is too unevenly used to promote whole.
 bool ThpTooUneven(const TrackerSnapshot& snapshot, Pid pid, Vaddr addr,

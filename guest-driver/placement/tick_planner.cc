@@ -145,9 +145,9 @@ absl::Status TickPlannerConfig::Validate() const {
     return absl::InvalidArgumentError(
         "need initial_move_cost_us_per_mib > 0 and min_hot_weight_per_mib >= 0");
   }
-  if (locate_refresh_ticks < 1 || restore_after_ticks < 0) {
+  if (locate_refresh_ticks < 1 || restore_after_ticks < 0 || promote_hold_epochs < 0) {
     return absl::InvalidArgumentError(
-        "need locate_refresh_ticks >= 1 and restore_after_ticks >= 0");
+        "need locate_refresh_ticks >= 1, restore_after_ticks >= 0 and promote_hold_epochs >= 0");
   }
   return absl::OkStatus();
 }
@@ -193,6 +193,7 @@ void TickPlanner::Forget(Pid pid) {
   auto of_pid = [pid](const RangeKey& k) { return std::get<0>(k) == pid; };
   EraseIf(cache_, of_pid);
   EraseIf(cursors_, of_pid);
+  hold_.Forget(pid);
 }
 
 absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
@@ -326,9 +327,17 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   pcfg.round_bytes = config_.round_bytes;
   pcfg.thp_max_unevenness = config_.thp_max_unevenness;
   pcfg.min_exchange_gain = config_.min_exchange_gain;
-  absl::StatusOr<ExchangePlan> plan = PlanExchange(snap, out.classes, cached, fstate, pcfg);
+  // Pages promoted within promote_hold_epochs epochs are not demoted.
+  const bool hold = config_.promote_hold_epochs > 0;
+  hold_.Expire(snapshot.epoch());
+  absl::StatusOr<ExchangePlan> plan =
+      PlanExchange(snap, out.classes, cached, fstate, pcfg, hold ? &hold_ : nullptr);
   if (!plan.ok()) return plan.status();
   out.exchange = std::move(*plan);
+  if (hold) {
+    const uint64_t until = snapshot.epoch() + static_cast<uint64_t>(config_.promote_hold_epochs);
+    for (const ExchangeRound& round : out.exchange.rounds) hold_.Add(round.promotions, until);
+  }
 
   // Ranges that had pages planned are located afresh next tick.  A
   // windowed range keeps its window while the window holds more of what

@@ -27,7 +27,10 @@
 //      placement (the kernel's promotion rate limit is the model);
 //   5. PlanExchange.  Free FMEM above the headroom is filled with the
 //      hottest SMEM pages first (a promotion that needs no demotion), so a
-//      cold start or an FMEM grant costs one migration per page.
+//      cold start or an FMEM grant costs one migration per page.  Pages
+//      promoted less than promote_hold_epochs epochs ago are not demoted
+//      (PromotionHold: a hot set seen one scan pass ago must not give way
+//      to data written once and seen just now).
 // The caller executes the plan (stopping once it has spent cpu_limit_ns)
 // and reports what happened with Learn(): the migration cost is learnt
 // from applied bytes (an EWMA), and ENOMEM on FMEM grows the headroom.
@@ -49,6 +52,7 @@
 #include "placement/clock.h"
 #include "placement/exchange_planner.h"
 #include "placement/page_locator.h"
+#include "placement/promotion_hold.h"
 #include "placement/snapshot.h"
 
 namespace tiervm::placement {
@@ -64,7 +68,7 @@ struct TickPlannerConfig {
   // (whatever the CPU allowance; 0 lets the budget starve placement; the
   // ceiling caps it).
   double rate_limit_mib_per_s = 256;
-  double min_rate_mib_per_s = 32;
+  double min_rate_mib_per_s = 128;
   uint64_t round_bytes = 64ull << 20;
   double thp_max_unevenness = 4.0;
   // The gain gate, PlannerConfig::min_exchange_gain (0: off, else >= 1).
@@ -99,6 +103,9 @@ struct TickPlannerConfig {
   // was a migration no promotion asked for.  Room the balloon is waiting
   // for (balloon_pending_bytes) is made at once.
   int64_t restore_after_ticks = 0;
+  // Pages promoted less than promote_hold_epochs tracker epochs ago are not
+  // demoted (PromotionHold); 0 = off.
+  int64_t promote_hold_epochs = 2;
 
   absl::Status Validate() const;
 };
@@ -172,6 +179,7 @@ class TickPlanner {
 
   double move_cost_ns_per_mib() const { return move_cost_ns_per_mib_; }
   uint64_t extra_headroom_bytes() const { return extra_headroom_bytes_; }
+  uint64_t held_bytes() const { return hold_.held_bytes(); }
   const TickPlannerConfig& config() const { return config_; }
 
  private:
@@ -181,6 +189,7 @@ class TickPlanner {
   double move_cost_ns_per_mib_;
   uint64_t extra_headroom_bytes_ = 0;
   int64_t dip_ticks_ = 0;  // consecutive ticks free FMEM sat below headroom/4
+  PromotionHold hold_;
 };
 
 // `snap` with the weight of ranges below `min_weight_per_mib` set to zero

@@ -130,6 +130,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"placement.round_mib", Int(1, 1 << 16, [](auto& c, int64_t v) {
          c.planner.round_bytes = static_cast<uint64_t>(v) * kMiB;
        })},
+      {"placement.promote_hold_epochs",
+       Int(0, 1000, [](auto& c, int64_t v) { c.planner.promote_hold_epochs = v; })},
       {"placement.min_exchange_gain",
        Real(0, 1e6, [](auto& c, double v) { c.planner.min_exchange_gain = v; })},
       {"placement.thp_max_unevenness",

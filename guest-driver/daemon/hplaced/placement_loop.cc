@@ -311,6 +311,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   if (tp->budget_limited) ++counters_.budget_limited_ticks;
   if (tp->floor_applied) ++counters_.floor_ticks;
   counters_.gain_skipped_bytes += tp->exchange.gain_skipped_bytes;
+  counters_.held_bytes = planner_.held_bytes();
   const placement::ExchangePlan& plan = tp->exchange;
   last_classes_ = std::move(tp->classes);
   if (spdlog::should_log(spdlog::level::trace)) {
@@ -694,6 +695,7 @@ std::string PlacementLoop::StatusJson() const {
   j["debt_forgiven_ms"] = static_cast<double>(c.debt_forgiven_ns) / 1e6;
   j["floor_ticks"] = c.floor_ticks;
   j["gain_skipped_mib"] = static_cast<double>(c.gain_skipped_bytes) / (1 << 20);
+  j["held_mib"] = static_cast<double>(c.held_bytes) / (1 << 20);
   j["rate_mib_per_s"] = c.rate_mib_per_s;
   j["move_cost_us_per_mib"] = c.move_cost_ns_per_mib / 1e3;
   j["sample_period"] = c.budget.sample_period;

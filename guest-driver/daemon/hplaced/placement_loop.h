@@ -125,6 +125,8 @@ struct LoopCounters {
   // Promotions the exchange gain gate refused (min_exchange_gain), bytes
   // summed over ticks (the same pages count again each tick they wait).
   uint64_t gain_skipped_bytes = 0;
+  // Promoted pages the planner will not demote yet (promote_hold_epochs).
+  uint64_t held_bytes = 0;
   int64_t cpu_floor_move_ns = 0;      // migration at the floor, not charged
   int64_t cpu_status_ns = 0;          // writing the status file (NoteStatusCpu)
   int64_t cpu_startup_ns = 0;         // the first tick, before the budget's window

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "gtest/gtest.h"
+#include "placement/promotion_hold.h"
 #include "test_util.h"
 
 namespace tiervm::placement {
@@ -249,6 +250,75 @@ class CountingLocator final : public PageLocator {
  private:
   const PageLocator& inner_;
 };
+
+// The hot set [0,4) was promoted an epoch ago and weighs half of what data
+// written once [8,16), seen just now on SMEM, weighs.  Held, its pages
+// stay: the planner displaces the cold [4,8) only, and stops when only held
+// pages are left to displace.
+TEST(ExchangePlannerTest, HeldPagesAreNotDemoted) {
+  TrackerSnapshot snap(1, {R(0, 4, 400), R(4, 8, 0), R(8, 16, 1600)});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(4), kBasePageBytes, Tier::kFmem);
+  loc.AddPages(kPid, At(4), At(8), kBasePageBytes, Tier::kFmem);
+  loc.AddPages(kPid, At(8), At(16), kBasePageBytes, Tier::kSmem);
+  PromotionHold hold;
+  std::vector<PageMove> promoted;
+  for (Vaddr a = At(0); a < At(4); a += kBasePageBytes) {
+    promoted.push_back({kPid, a, kBasePageBytes, Tier::kFmem, 0});
+  }
+  hold.Add(promoted, 3);
+  EXPECT_EQ(hold.held_bytes(), 4 * kMiB);
+  EXPECT_EQ(hold.spans(), 1u);
+  const FmemState fmem{0, 0};
+  auto c = Classify(snap, loc, {8 * kMiB, 0});
+  ASSERT_TRUE(c.ok());
+  auto plan = PlanExchange(snap, *c, loc, fmem, Unlimited(), &hold);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->demote_bytes, 4 * kMiB);
+  EXPECT_EQ(plan->promote_bytes, 4 * kMiB);
+  EXPECT_EQ(plan->stop, PlanStop::kNoDemotable);
+  for (const PageMove& m : plan->Flatten()) {
+    if (m.dest_tier == Tier::kSmem) EXPECT_GE(m.addr, At(4)) << "demoted a held page";
+  }
+  EXPECT_EQ(plan->held_skipped_bytes, 4 * kMiB);
+  CheckPlan(*plan, fmem, loc, Unlimited());
+  // Without the hold, the once-written data displaces the hot set too.
+  auto unheld = PlanExchange(snap, *c, loc, fmem, Unlimited());
+  ASSERT_TRUE(unheld.ok());
+  EXPECT_EQ(unheld->demote_bytes, 8 * kMiB);
+  // Expired, the hold lets go.
+  hold.Expire(3);
+  EXPECT_EQ(hold.held_bytes(), 0u);
+}
+
+TEST(PromotionHoldTest, SpansCoalesceSplitAndExpire) {
+  PromotionHold hold;
+  auto moves = [](Vaddr a, Vaddr b, Tier t = Tier::kFmem, Pid pid = kPid) {
+    std::vector<PageMove> v;
+    for (Vaddr x = a; x < b; x += kBasePageBytes) v.push_back({pid, x, kBasePageBytes, t, 0});
+    return v;
+  };
+  hold.Add(moves(At(0), At(2)), 5);
+  hold.Add(moves(At(0), At(2), Tier::kSmem), 9);  // demotions are not held
+  EXPECT_EQ(hold.spans(), 1u);
+  EXPECT_TRUE(hold.Held(kPid, At(1), kBasePageBytes));
+  EXPECT_FALSE(hold.Held(kPid, At(2), kBasePageBytes));
+  EXPECT_FALSE(hold.Held(kPid + 1, At(1), kBasePageBytes));
+  EXPECT_TRUE(hold.Held(kPid, At(0) - kBasePageBytes, 2 * kBasePageBytes));  // overlaps
+  // A later hold of the middle splits the older span.
+  hold.Add(moves(At(0.5), At(1)), 8);
+  EXPECT_EQ(hold.spans(), 3u);
+  EXPECT_EQ(hold.held_bytes(), 2 * kMiB);
+  hold.Expire(5);
+  EXPECT_EQ(hold.held_bytes(), kMiB / 2);
+  EXPECT_TRUE(hold.Held(kPid, At(0.5), kBasePageBytes));
+  EXPECT_FALSE(hold.Held(kPid, At(0), kBasePageBytes));
+  hold.Add(moves(At(4), At(5), Tier::kFmem, kPid + 1), 9);
+  hold.Forget(kPid);
+  EXPECT_EQ(hold.held_bytes(), kMiB);
+  hold.Expire(9);
+  EXPECT_EQ(hold.spans(), 0u);
+}
 
 TEST(ExchangePlannerTest, ListsDemoteCandidatesOnlyAsFarAsNeeded) {
   // FMEM holds three cold ranges (coldest [8,12)) and the hot [12,16);
