@@ -226,6 +226,7 @@ int main(int argc, char** argv) {
       {"initial_move_cost_us_per_mib", oc.planner.initial_move_cost_us_per_mib},
       {"locate_refresh_ticks", oc.planner.locate_refresh_ticks},
       {"restore_after_ticks", oc.planner.restore_after_ticks},
+      {"promote_hold_epochs", oc.planner.promote_hold_epochs},
       {"locate_window_pages", oc.planner.locate_window_pages},
       {"max_batch_pages", oc.max_batch_pages},
       {"budget_on", oc.budget_on},    {"budget_pct", budget_pct},
