@@ -49,9 +49,11 @@ struct HplacedConfig {
   // without a sample read, and the accessed-bit scan covers every targeted
   // page at least once per max_scan_pass_s (0: no pass floor).  Without it
   // a slow or loaded machine (one scan read costing 10x its share) detects
-  // a new hot set only after tens of seconds.
+  // a new hot set only after tens of seconds.  A new process is seen after
+  // two passes (history) and its hot set within a third: 5 s keeps that
+  // under 20 s where the budget has driven the scan rate to its floor.
   int64_t max_sampling_gap_ticks = 3;
-  double max_scan_pass_s = 10;
+  double max_scan_pass_s = 5;
   // [nodes] (fmem, smem) and [placement]: the per-tick policy's knobs,
   // documented in placement/tick_planner.h and hplaced.toml, live in the
   // library's config (one set of defaults for hplaced and tiervm-sim).
