@@ -337,8 +337,12 @@ def validity(policy, vms, sums, cfg):
             if not d.get(0, {}).get("nr_applied"):
                 reasons.append("%s: migrate_hot nr_applied == 0" % name)
         if policy == "hplaced":
-            if not sm.get("pgmigrate_success"):
-                reasons.append("%s: hplaced migrated no page" % name)
+            # Running and sampling is what "configured into doing nothing"
+            # rules out.  Sampling and then moving nothing is a result (a
+            # hot set it cannot tell apart, e.g. THPs all young between two
+            # scan passes): the residency shows it, it is not invalid.
+            if not sm.get("hplaced_samples"):
+                reasons.append("%s: hplaced took no sample" % name)
             if not cfg.get("hplaced_alive_at_end", {}).get(name):
                 reasons.append("%s: hplaced exited early" % name)
         if policy == "none":
@@ -449,6 +453,8 @@ def run_policy(sc, policy, tools, opts, env):
         for vm, sm in zip(vms, sums):
             # hplaced counts its own promotions (pages landed on FMEM)
             st = getattr(vm, "hplaced_status", None)
+            if isinstance(st, dict) and isinstance(st.get("samples"), int):
+                sm["hplaced_samples"] = st["samples"]
             if isinstance(st, dict) and isinstance(
                     st.get("promoted_pages"), int):
                 sm["promoted_pages"] = st["promoted_pages"]

@@ -178,11 +178,19 @@ class ValidityTest(unittest.TestCase):
             "nr_applied": 0}}})[0])
         self.assertTrue(self.check("damon", {"damon": {0: {
             "nr_applied": 2}}})[0])
-        self.assertFalse(self.check("hplaced", {"pgmigrate_success": 9},
+        self.assertFalse(self.check("hplaced", {"hplaced_samples": 9},
                                     {"hplaced_alive_at_end": {}})[0])
-        self.assertTrue(self.check("hplaced", {"pgmigrate_success": 9},
+        self.assertTrue(self.check("hplaced", {"hplaced_samples": 9},
                                    {"hplaced_alive_at_end": {"vm0": True}})
                         [0])
+        # Sampled, moved nothing: a result, not a misconfiguration.
+        self.assertTrue(self.check("hplaced", {"hplaced_samples": 9,
+                                               "pgmigrate_success": 0},
+                                   {"hplaced_alive_at_end": {"vm0": True}})
+                        [0])
+        self.assertFalse(self.check("hplaced", {"pgmigrate_success": 9},
+                                    {"hplaced_alive_at_end": {"vm0": True}})
+                         [0])
         self.assertFalse(self.check("none", {"pgmigrate_success": 1})[0])
         self.assertTrue(self.check("none", {})[0])
 
