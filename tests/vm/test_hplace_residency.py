@@ -62,7 +62,9 @@ prints "ready", i.e. phase 1 starts (s1), and after hotset exits (s2):
                 extra system time: hotset's stime from s1 to its last read
                 before exit (polled every 0.25 s) in the 4k/numa_balancing_2
                 run minus the same in the 4k/none run, divided by the
-                numa_hint_faults delta over that stretch.  It includes the
+                numa_hint_faults delta over that stretch (null, with
+                the reason in fault_cost.method, when that difference is
+                not positive: host load can swing it).  It includes the
                 PTE scanning that armed the faults (task_numa_work) and the
                 promotions made in them.  Measured on 6.12 only (6.1 has no
                 numa_balancing=2 run; its runs take no hint faults).
@@ -475,8 +477,14 @@ def body(t):
         a = nb2["cpu"]["workload_phase_stime_s"]
         b = base4k["cpu"]["workload_phase_stime_s"]
         if faults and a is not None and b is not None:
-            fc.update(hint_faults=faults, extra_stime_s=round(a - b, 2),
-                      fault_cost_ns=round((a - b) / faults * 1e9))
+            fc.update(hint_faults=faults, extra_stime_s=round(a - b, 2))
+            if a > b:
+                fc["fault_cost_ns"] = round((a - b) / faults * 1e9)
+            else:
+                # Host load swung the runs' system time by more than the
+                # faults cost: no estimate rather than a negative one.
+                fc["method"] = ("not measured: the workload's extra system "
+                                "time came out <= 0; " + FAULT_COST_METHOD)
     else:
         fc["method"] = ("not measured: no numa_balancing=2 run on this "
                         "kernel (one memory tier); " + FAULT_COST_METHOD)
