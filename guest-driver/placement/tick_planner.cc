@@ -110,7 +110,7 @@ class CachingLocator final : public PageLocator {
   // FMEM); ranges not listed are walked one window per tick.
   void SetWanted(absl::flat_hash_map<RangeKey, Tier> wanted) { wanted_ = std::move(wanted); }
   void SetMinWindowPages(uint64_t pages) { min_window_pages_ = pages; }
-  std::map<RangeKey, WindowWalk>& Walks() const { return walks_; }
+  std::map<RangeKey, WindowWalk>& Walks() { return walks_; }
 
  private:
   const PageLocator& inner_;

@@ -169,7 +169,7 @@ void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
     seen.insert(p.pid);
     known.emplace(p.pid, KnownProcess{p.start_time_ticks, p.vsize_bytes, *vmas});
     if (!tracked_.contains(p.pid) && deps_.source_control != nullptr &&
-        deps_.source_control->NeedsBaselinePass()) {
+        deps_.source_control->ScansInPasses()) {
       // Accessed bits found on the first visit of a page only say it was
       // touched at some time since it was mapped: the pass under way may
       // or may not have visited this process, the one after it surely
@@ -382,13 +382,15 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
   spdlog::debug(
       "plan: promote {} KiB demote {} KiB ({} moves) at {:.1f} MiB/s{}; applied {} moves, {} KiB "
       "to FMEM, {} KiB to SMEM; enomem {} busy {} skipped {} not tried {} stop {}; free FMEM {} "
-      "KiB, headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB; planner stop {}",
+      "KiB, headroom {} KiB, allowance {} ms, move cost {:.0f} us/MiB; planner stop {}, held "
+      "{} KiB passed over",
       plan.promote_bytes >> 10, plan.demote_bytes >> 10, r.report.planned_moves,
       tp->rate_mib_per_s, tp->floor_applied ? " (floor)" : "", r.report.applied_moves,
       r.report.applied_to_fmem_bytes >> 10, r.report.applied_to_smem_bytes >> 10,
       r.report.no_mem, r.report.busy, r.report.skipped, r.not_attempted,
       static_cast<int>(r.stop), in.fmem_free_bytes >> 10, counters_.headroom_bytes >> 10,
-      allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3, static_cast<int>(plan.stop));
+      allowance_ns / 1'000'000, counters_.move_cost_ns_per_mib / 1e3, static_cast<int>(plan.stop),
+      plan.held_skipped_bytes >> 10);
   if (r.stop == adapters::MoverStop::kFatal) return r.fatal;
   return absl::OkStatus();
 }
@@ -570,7 +572,7 @@ absl::Status PlacementLoop::Tick() {
   // exchange the hot pages for it.
   ++ticks_since_epoch_;
   const bool scanning =
-      deps_.source_control != nullptr && deps_.source_control->NeedsBaselinePass();
+      deps_.source_control != nullptr && deps_.source_control->ScansInPasses();
   const uint64_t passes = scanning ? deps_.source_control->Passes() : 0;
   if (ticks_since_epoch_ >= config_.epoch_ticks && (!scanning || passes != epoch_passes_)) {
     tracker_.EndEpoch();

@@ -32,7 +32,7 @@ class AbitControl final : public SourceControl {
   void SetTargets(const ScanTargets& targets) override;
   void SetRates(uint64_t sample_period, double scan_pages_per_s) override;
   uint64_t TakePagesScanned() override;
-  bool NeedsBaselinePass() const override { return true; }
+  bool ScansInPasses() const override { return true; }
   uint64_t Passes() const override { return source_->stats().passes; }
   uint64_t FloorReads() const override { return source_->stats().floor_reads; }
 

@@ -72,11 +72,13 @@ class SourceControl {
   // Pages of address space scanned since the previous call (0 for a
   // source that does not scan): the budget controller's scan cost.
   virtual uint64_t TakePagesScanned() = 0;
-  // Scanning sources: true when the first visit of a page reports history
-  // (accessed bits set since the page was mapped) rather than recent use;
-  // the loop then drops a new process's samples until Passes() -- the
-  // number of completed passes over all targets -- has advanced by two.
-  virtual bool NeedsBaselinePass() const { return false; }
+  // Scanning sources: true when the source sees each page once per pass
+  // over all targets, Passes() counting the passes completed.  The loop
+  // then (a) drops a new process's samples until Passes() has advanced by
+  // two, because the first visit of a page reports history (accessed bits
+  // set since it was mapped) rather than recent use, and (b) ends a
+  // tracker epoch only once a pass has completed since the last one.
+  virtual bool ScansInPasses() const { return false; }
   virtual uint64_t Passes() const { return 0; }
   // Scanning sources: Reads whose scan the pass floor (max_scan_pass_s)
   // made larger than the budget's scan rate allowed, since start.

@@ -127,7 +127,7 @@ class RecordingControl final : public SourceControl {
  public:
   bool baseline = false;
   uint64_t passes = 0;
-  bool NeedsBaselinePass() const override { return baseline; }
+  bool ScansInPasses() const override { return baseline; }
   uint64_t Passes() const override { return passes; }
   ScanTargets targets;
   int set_targets_calls = 0;
