@@ -12,6 +12,8 @@ namespace tiervm::placement {
 namespace {
 
 constexpr size_t kMaxUnknownPids = 256;
+// EndEpoch recomputes page moments from the counts this often at least.
+constexpr uint64_t kMomentRecountEpochs = 64;
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -36,6 +38,12 @@ absl::Status RangeTrackerConfig::Validate() const {
       !(merge_contrast >= 0 && merge_contrast <= split_contrast)) {
     return absl::InvalidArgumentError(
         "need 0 <= merge_contrast <= split_contrast <= 1");
+  }
+  if (!(page_decay_factor > 0 && page_decay_factor <= 1)) {
+    return absl::InvalidArgumentError("page_decay_factor must be in (0, 1]");
+  }
+  if (!(page_min_count >= 0) || !std::isfinite(page_min_count)) {
+    return absl::InvalidArgumentError("page_min_count must be finite and >= 0");
   }
   return absl::OkStatus();
 }
@@ -111,10 +119,19 @@ RangeStats RangeTracker::ToStats(Pid pid, const Range& r) {
   s.weight = r.weight;
   s.store_weight = r.store_weight;
   s.sub_weight = r.sub;
+  s.page_counted = r.page_counted;
+  s.page_sum = r.page_sum;
+  s.page_sum_sq = r.page_sum_sq;
   return s;
 }
 
 void RangeTracker::Rebuild(Process& p, std::vector<Range> ranges) {
+  // New bounds: the page moments no longer match their ranges.
+  bool same = ranges.size() == p.ranges.size();
+  for (size_t i = 0; same && i < ranges.size(); ++i) {
+    same = ranges[i].start == p.ranges[i].start && ranges[i].end == p.ranges[i].end;
+  }
+  p.moments_stale = p.moments_stale || !same;
   p.ranges = std::move(ranges);
   p.starts.resize(p.ranges.size());
   for (size_t i = 0; i < p.ranges.size(); ++i) {
@@ -126,6 +143,90 @@ void RangeTracker::Rebuild(Process& p, std::vector<Range> ranges) {
 void RangeTracker::RecountRanges() {
   range_count_ = 0;
   for (const auto& [pid, p] : processes_) range_count_ += p.ranges.size();
+}
+
+PageHeatMap& RangeTracker::MutablePages(Process& p) {
+  if (p.pages == nullptr) {
+    p.pages = std::make_shared<PageHeatMap>();
+  } else if (p.pages.use_count() > 1) {
+    // A snapshot holds this map: it must not change under it.
+    p.pages = std::make_shared<PageHeatMap>(*p.pages);
+  }
+  return *p.pages;
+}
+
+void RangeTracker::CountPage(Process& p, Range& r, Vaddr vaddr) {
+  PageHeatMap& m = MutablePages(p);
+  const uint64_t vpn = vaddr / kBasePageBytes;
+  PageHeatMap::iterator it;
+  if (stats_.page_counts < config_.max_page_counts) {
+    bool inserted = false;
+    std::tie(it, inserted) = m.try_emplace(vpn, 0.0f);
+    if (inserted) {
+      ++stats_.page_counts;
+      ++r.page_counted;
+    }
+  } else {
+    it = m.find(vpn);
+    if (it == m.end()) {
+      ++stats_.page_samples_unstored;
+      return;
+    }
+  }
+  const double c = it->second;
+  it->second += 1.0f;
+  r.page_sum += 1;
+  r.page_sum_sq += 2 * c + 1;
+}
+
+RangeTracker::Range* RangeTracker::RangeOf(Process& p, Vaddr a) {
+  auto it = std::upper_bound(p.starts.begin(), p.starts.end(), a);
+  if (it == p.starts.begin()) return nullptr;
+  Range& r = p.ranges[static_cast<size_t>(it - p.starts.begin()) - 1];
+  return a < r.end ? &r : nullptr;
+}
+
+void RangeTracker::RecountPageMoments(Process& p) {
+  for (Range& r : p.ranges) {
+    r.page_counted = 0;
+    r.page_sum = r.page_sum_sq = 0;
+  }
+  p.moments_stale = false;
+  if (p.pages == nullptr) return;
+  for (const auto& [vpn, count] : *p.pages) {
+    Range* r = RangeOf(p, vpn * kBasePageBytes);
+    if (r == nullptr) continue;
+    ++r->page_counted;
+    r->page_sum += count;
+    r->page_sum_sq += static_cast<double>(count) * count;
+  }
+}
+
+void RangeTracker::PrunePages(Process& p) {
+  if (p.pages == nullptr || p.pages->empty()) return;
+  const std::vector<Vaddr>& starts = p.starts;
+  const std::vector<Range>& ranges = p.ranges;
+  auto outside = [&](const auto& kv) {
+    const Vaddr a = kv.first * kBasePageBytes;
+    auto it = std::upper_bound(starts.begin(), starts.end(), a);
+    if (it == starts.begin()) return true;
+    return a >= ranges[static_cast<size_t>(it - starts.begin()) - 1].end;
+  };
+  bool any = false;
+  for (const auto& kv : *p.pages) {
+    if (outside(kv)) {
+      any = true;
+      break;
+    }
+  }
+  if (any) absl::erase_if(MutablePages(p), outside);
+}
+
+void RangeTracker::RecountPages() {
+  stats_.page_counts = 0;
+  for (const auto& [pid, p] : processes_) {
+    if (p.pages != nullptr) stats_.page_counts += p.pages->size();
+  }
 }
 
 absl::Status RangeTracker::SetVmas(Pid pid, absl::Span<const Vma> vmas) {
@@ -179,6 +280,9 @@ absl::Status RangeTracker::SetVmas(Pid pid, absl::Span<const Vma> vmas) {
   Rebuild(p, std::move(out));
   RecountRanges();
   EnforceBudget(pid);
+  PrunePages(processes_[pid]);
+  RecountPageMoments(processes_[pid]);
+  RecountPages();
   return absl::OkStatus();
 }
 
@@ -191,6 +295,7 @@ absl::Status RangeTracker::RemoveProcess(Pid pid) {
   cached_process_ = nullptr;
   cached_pid_ = 0;
   RecountRanges();
+  RecountPages();
   return absl::OkStatus();
 }
 
@@ -233,6 +338,7 @@ void RangeTracker::Ingest(const Sample& s) {
   r.weight += w;
   r.sub[block] += w;
   if (s.kind == AccessKind::kStore) r.store_weight += w;
+  if (s.weight == 1 && config_.max_page_counts > 0) CountPage(*p, r, s.vaddr);
   ++stats_.samples_ingested;
 }
 
@@ -433,7 +539,46 @@ size_t RangeTracker::EndEpoch() {
       r.store_weight *= f;
       for (double& w : r.sub) w *= f;
     }
+    if (p.pages == nullptr || p.pages->empty()) {
+      if (p.moments_stale) RecountPageMoments(p);
+      p.moments_stale = false;
+      continue;
+    }
+    // Decay and forget in one pass.  The moments follow without a lookup
+    // per page: every count scales by d (sum by d, squares by d^2), and
+    // only a forgotten page's range is looked up, to take it out.  After a
+    // split or merge, and every kMomentRecountEpochs epochs (against
+    // rounding drift), they are recomputed from the counts instead.
+    const auto fp = static_cast<float>(config_.page_decay_factor);
+    const double floor = config_.page_min_count;
+    const bool recount = p.moments_stale || (epoch_ + 1) % kMomentRecountEpochs == 0;
+    if (!recount) {
+      for (Range& r : p.ranges) {
+        r.page_sum *= fp;
+        r.page_sum_sq *= static_cast<double>(fp) * fp;
+      }
+    }
+    PageHeatMap& m = MutablePages(p);
+    for (auto it = m.begin(); it != m.end();) {
+      it->second *= fp;
+      if (it->second >= floor) {
+        ++it;
+        continue;
+      }
+      if (!recount) {
+        if (Range* r = RangeOf(p, it->first * kBasePageBytes); r != nullptr) {
+          const double c = it->second;
+          r->page_counted -= std::min<uint64_t>(r->page_counted, 1);
+          r->page_sum = std::max(0.0, r->page_sum - c);
+          r->page_sum_sq = std::max(0.0, r->page_sum_sq - c * c);
+        }
+      }
+      m.erase(it++);
+    }
+    if (recount) RecountPageMoments(p);
+    p.moments_stale = false;
   }
+  RecountPages();
   ++epoch_;
   ++stats_.epochs;
   PLACEMENT_CHECK(range_count_ <= config_.max_ranges);
@@ -447,10 +592,21 @@ TrackerSnapshot RangeTracker::Snapshot() const {
   std::sort(pids.begin(), pids.end());
   std::vector<RangeStats> out;
   out.reserve(range_count_);
+  PageHeat pages;
   for (Pid pid : pids) {
-    for (const Range& r : processes_.at(pid).ranges) out.push_back(ToStats(pid, r));
+    const Process& p = processes_.at(pid);
+    // A process's counts go into the snapshot only when one of its ranges
+    // looks over-dispersed (RangeStats::PageCountsOverDispersed, over all
+    // its bytes): sharing the map makes the next Ingest copy it, and most
+    // processes have none to resolve.
+    bool share = false;
+    for (const Range& r : p.ranges) {
+      out.push_back(ToStats(pid, r));
+      share = share || out.back().PageCountsOverDispersed(out.back().bytes());
+    }
+    if (share && p.pages != nullptr && !p.pages->empty()) pages.emplace_back(pid, p.pages);
   }
-  return TrackerSnapshot(epoch_, std::move(out));
+  return TrackerSnapshot(epoch_, std::move(out), std::move(pages));
 }
 
 std::vector<Pid> RangeTracker::TakeUnknownPids() {

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -57,6 +58,19 @@ struct RangeTrackerConfig {
   // weight: too few samples to tell them apart, so their budget is better
   // spent elsewhere.
   double merge_max_weight = 1.0;
+  // Page level: besides its range, every sample of weight 1 counts for
+  // its 4 KiB page, for at most this many pages over all processes (about
+  // 20 bytes each; 0 turns page counts off).  Once the table is full a
+  // page not yet counted is not added until EndEpoch forgets some
+  // (stats().page_samples_unstored).  Ranges are the index; the counts
+  // tell the hot pages of a range from its cold ones (the classifier).
+  size_t max_page_counts = 262144;
+  // Every EndEpoch multiplies page counts by this, in (0, 1]; slower than
+  // decay_factor, since a page is sampled far less often than a range
+  // and needs a longer memory for its count to mean anything.
+  double page_decay_factor = 0.97;
+  // Counts below this are forgotten at EndEpoch (>= 0).
+  double page_min_count = 0.1;
 
   absl::Status Validate() const;
 };
@@ -70,6 +84,8 @@ struct RangeTrackerStats {
   uint64_t merges = 0;         // alike or idle neighbours
   uint64_t forced_merges = 0;  // to stay within max_ranges
   uint64_t dropped_spans = 0;  // spans not tracked for lack of budget
+  uint64_t page_counts = 0;            // pages with a count now
+  uint64_t page_samples_unstored = 0;  // weight-1 samples of uncounted pages, table full
 };
 
 class RangeTracker {
@@ -121,10 +137,20 @@ class RangeTracker {
     double weight = 0;
     double store_weight = 0;
     std::array<double, kSubBlocks> sub{};
+    // Moments of the page counts inside the range (RangeStats), kept up to
+    // date by Ingest and recomputed wherever ranges or counts change
+    // otherwise (RecountPageMoments).
+    uint64_t page_counted = 0;
+    double page_sum = 0, page_sum_sq = 0;
   };
   struct Process {
     std::vector<Vaddr> starts;  // == ranges[i].start, dense for the search
     std::vector<Range> ranges;  // sorted, disjoint
+    // Page counts inside `ranges`; shared with the snapshots taken since
+    // the last change, copied before the next (MutablePages).
+    std::shared_ptr<PageHeatMap> pages;
+    // Range bounds changed since the page moments were computed.
+    bool moments_stale = false;
   };
 
   static Range MakeRange(Vaddr start, Vaddr end);
@@ -138,6 +164,15 @@ class RangeTracker {
   size_t SplitPass();
   void EnforceBudget(Pid victim);
   void RecountRanges();
+  static PageHeatMap& MutablePages(Process& p);
+  void CountPage(Process& p, Range& r, Vaddr vaddr);
+  // Recomputes every range's page moments of `p` from its counts.
+  static void RecountPageMoments(Process& p);
+  // The range of `p` holding `a`, or nullptr.
+  static Range* RangeOf(Process& p, Vaddr a);
+  // Forgets the counts of pages outside p's ranges.
+  void PrunePages(Process& p);
+  void RecountPages();
 
   RangeTrackerConfig config_;
   absl::flat_hash_map<Pid, Process> processes_;

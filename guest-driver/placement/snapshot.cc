@@ -27,8 +27,22 @@ double RangeStats::WeightIn(Vaddr a, Vaddr b) const {
   return sum;
 }
 
-TrackerSnapshot::TrackerSnapshot(uint64_t epoch, std::vector<RangeStats> ranges)
-    : epoch_(epoch), ranges_(std::move(ranges)) {
+bool RangeStats::PageCountsOverDispersed(uint64_t present_bytes) const {
+  const double n = std::max(static_cast<double>(present_bytes / kBasePageBytes),
+                            static_cast<double>(page_counted));
+  if (page_counted < 2 || !(page_sum > 0) || n <= 0) return false;
+  const double mean = page_sum / n;
+  const double var = page_sum_sq / n - mean * mean;
+  return var > mean * 1.01;
+}
+
+TrackerSnapshot::TrackerSnapshot(uint64_t epoch, std::vector<RangeStats> ranges,
+                                 PageHeat pages)
+    : epoch_(epoch), ranges_(std::move(ranges)), pages_(std::move(pages)) {
+  for (size_t i = 0; i < pages_.size(); ++i) {
+    PLACEMENT_CHECK(pages_[i].second != nullptr);
+    if (i > 0) PLACEMENT_CHECK(pages_[i - 1].first < pages_[i].first);
+  }
   for (size_t i = 0; i < ranges_.size(); ++i) {
     const RangeStats& r = ranges_[i];
     PLACEMENT_CHECK(r.start < r.end);
@@ -65,6 +79,22 @@ std::array<double, kSubBlocks> TrackerSnapshot::Profile(Pid pid, Vaddr start,
     out[i] = WeightIn(pid, a, b);
   }
   return out;
+}
+
+const PageHeatMap* TrackerSnapshot::PagesOf(Pid pid) const {
+  auto it = std::lower_bound(pages_.begin(), pages_.end(), pid,
+                             [](const auto& e, Pid p) { return e.first < p; });
+  return it != pages_.end() && it->first == pid ? it->second.get() : nullptr;
+}
+
+double TrackerSnapshot::PageCountIn(Pid pid, Vaddr start, Vaddr end) const {
+  const PageHeatMap* m = PagesOf(pid);
+  if (m == nullptr || m->empty()) return 0;
+  double sum = 0;
+  for (uint64_t vpn = start / kBasePageBytes; vpn * kBasePageBytes < end; ++vpn) {
+    if (auto it = m->find(vpn); it != m->end()) sum += it->second;
+  }
+  return sum;
 }
 
 }  // namespace tiervm::placement

@@ -2,6 +2,7 @@
 // from a base address; '#' marks where samples land).
 #include "placement/range_tracker.h"
 
+#include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -241,6 +242,184 @@ TEST(RangeTrackerTest, ConfigValidation) {
   c = RangeTrackerConfig();
   c.merge_contrast = 0.9;  // above split_contrast: would oscillate
   EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace tiervm::placement
+
+namespace tiervm::placement {
+namespace {
+
+Sample PageSample(Vaddr v, uint32_t weight = 1) {
+  return Sample{kPid, v, AccessKind::kLoad, weight, 0};
+}
+
+TEST(RangeTrackerPageCountsTest, CountsBasePageSamplesOnly) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(8)}}).ok());
+  for (int i = 0; i < 3; ++i) t.Ingest(PageSample(At(1) + 100));
+  t.Ingest(PageSample(At(2)));
+  // A young THP block stands for 64 pages: no single page's count.
+  t.Ingest(PageSample(At(4), 64));
+  const TrackerSnapshot snap = t.Snapshot();
+  EXPECT_EQ(t.stats().page_counts, 2u);
+  EXPECT_DOUBLE_EQ(snap.PageCountIn(kPid, At(1), At(1) + kBasePageBytes), 3);
+  EXPECT_DOUBLE_EQ(snap.PageCountIn(kPid, At(0), At(8)), 4);
+  EXPECT_DOUBLE_EQ(snap.PageCountIn(kPid, At(4), At(6)), 0);
+  EXPECT_EQ(snap.PagesOf(kPid + 1), nullptr);
+}
+
+TEST(RangeTrackerPageCountsTest, SnapshotsDoNotSeeLaterSamples) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(8)}}).ok());
+  for (int i = 0; i < 3; ++i) t.Ingest(PageSample(At(1)));
+  t.Ingest(PageSample(At(5)));
+  const TrackerSnapshot before = t.Snapshot();
+  ASSERT_NE(before.PagesOf(kPid), nullptr);
+  t.Ingest(PageSample(At(1)));
+  t.Ingest(PageSample(At(3)));
+  t.EndEpoch();
+  EXPECT_DOUBLE_EQ(before.PageCountIn(kPid, At(0), At(8)), 4);
+  EXPECT_EQ(before.PagesOf(kPid)->size(), 2u);
+  EXPECT_EQ(before.ranges()[0].page_counted, 2u);
+  EXPECT_NEAR(t.Snapshot().PageCountIn(kPid, At(0), At(8)), 6 * 0.97, 1e-5);
+}
+
+TEST(RangeTrackerPageCountsTest, MomentsFollowSamplesEpochsAndSplits) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(8)}}).ok());
+  // Page At(1) counted 4 times, At(6) once: sum 5, sum of squares 17.
+  for (int i = 0; i < 4; ++i) t.Ingest(PageSample(At(1)));
+  t.Ingest(PageSample(At(6)));
+  TrackerSnapshot s = t.Snapshot();
+  ASSERT_EQ(s.ranges().size(), 1u);
+  EXPECT_EQ(s.ranges()[0].page_counted, 2u);
+  EXPECT_DOUBLE_EQ(s.ranges()[0].page_sum, 5);
+  EXPECT_DOUBLE_EQ(s.ranges()[0].page_sum_sq, 17);
+  EXPECT_TRUE(s.ranges()[0].PageCountsOverDispersed(8 * kMiB));
+  // Samples at [0,2) only: the range splits, each part keeps its pages.
+  Spray(t, 0, 2, 64);
+  t.EndEpoch();
+  s = t.Snapshot();
+  ASSERT_GE(s.ranges().size(), 2u);
+  double sum = 0;
+  uint64_t counted = 0;
+  for (const RangeStats& r : s.ranges()) {
+    sum += r.page_sum;
+    counted += r.page_counted;
+    const bool holds_first = r.start <= At(1) && At(1) < r.end;
+    if (holds_first) EXPECT_NEAR(r.page_sum, 4 * 0.97, 1e-5);
+  }
+  EXPECT_EQ(counted, 2u);
+  EXPECT_NEAR(sum, 5 * 0.97, 1e-5);
+}
+
+TEST(RangeTrackerPageCountsTest, EvenCountsAreNotHandedOut) {
+  // Every page of the range counted once: nothing for the classifier to
+  // tell apart, and sharing the table would cost a copy at the next Ingest.
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(2)}}).ok());
+  for (Vaddr v = At(0); v < At(2); v += kBasePageBytes) t.Ingest(PageSample(v));
+  const TrackerSnapshot s = t.Snapshot();
+  EXPECT_EQ(s.ranges()[0].page_counted, 512u);
+  EXPECT_FALSE(s.ranges()[0].PageCountsOverDispersed(2 * kMiB));
+  EXPECT_TRUE(s.page_heat().empty());
+}
+
+TEST(RangeTrackerPageCountsTest, DecayForgetsAndTheTableIsBounded) {
+  RangeTrackerConfig c = TestConfig();
+  c.max_page_counts = 4;
+  c.page_decay_factor = 0.5;
+  c.page_min_count = 0.3;
+  RangeTracker t(c);
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(8)}}).ok());
+  for (int p = 0; p < 6; ++p) t.Ingest(PageSample(At(0) + p * kBasePageBytes));
+  t.Ingest(PageSample(At(0)));  // counted already: counts again
+  EXPECT_EQ(t.stats().page_counts, 4u);
+  EXPECT_EQ(t.stats().page_samples_unstored, 2u);
+  EXPECT_DOUBLE_EQ(t.Snapshot().PageCountIn(kPid, At(0), At(0) + kBasePageBytes), 2);
+  t.EndEpoch();  // 2 -> 1, 1 -> 0.5
+  EXPECT_EQ(t.stats().page_counts, 4u);
+  t.EndEpoch();  // 1 -> 0.5, 0.5 -> 0.25: forgotten
+  EXPECT_EQ(t.stats().page_counts, 1u);
+  // Room again for new pages.
+  t.Ingest(PageSample(At(5)));
+  EXPECT_EQ(t.stats().page_counts, 2u);
+}
+
+TEST(RangeTrackerPageCountsTest, UnmappedAndExitedPagesAreForgotten) {
+  RangeTracker t(TestConfig());
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(8)}}).ok());
+  t.Ingest(PageSample(At(1)));
+  t.Ingest(PageSample(At(6)));
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(4)}}).ok());
+  EXPECT_EQ(t.stats().page_counts, 1u);
+  EXPECT_EQ(t.Snapshot().ranges()[0].page_counted, 1u);
+  EXPECT_DOUBLE_EQ(t.Snapshot().ranges()[0].page_sum, 1);
+  ASSERT_TRUE(t.RemoveProcess(kPid).ok());
+  EXPECT_EQ(t.stats().page_counts, 0u);
+}
+
+TEST(RangeTrackerPageCountsTest, ZeroTurnsPageCountsOff) {
+  RangeTrackerConfig c = TestConfig();
+  c.max_page_counts = 0;
+  RangeTracker t(c);
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(8)}}).ok());
+  t.Ingest(PageSample(At(1)));
+  EXPECT_EQ(t.stats().page_counts, 0u);
+  EXPECT_TRUE(t.Snapshot().page_heat().empty());
+  c.page_decay_factor = 0;
+  EXPECT_FALSE(c.Validate().ok());
+}
+
+}  // namespace
+}  // namespace tiervm::placement
+
+namespace tiervm::placement {
+namespace {
+
+// The moments kept incrementally (Ingest, decay, forgetting, splits and
+// merges, unmapping) equal those recomputed from the counts, epoch after
+// epoch, with the hot spot moving.
+TEST(RangeTrackerPageCountsTest, IncrementalMomentsMatchTheCounts) {
+  RangeTrackerConfig c = TestConfig();
+  c.page_decay_factor = 0.8;
+  c.page_min_count = 0.3;
+  RangeTracker t(c);
+  ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(32)}}).ok());
+  std::mt19937_64 rng(11);
+  for (int epoch = 0; epoch < 150; ++epoch) {
+    const double hot = epoch < 75 ? 4 : 20;
+    for (int i = 0; i < 400; ++i) {
+      // Hot keys: 16 pages 64 KiB apart; the rest anywhere.
+      const double mib = rng() % 4 ? hot + static_cast<double>(rng() % 16) / 16
+                                   : static_cast<double>(rng() % 8192) / 256;
+      t.Ingest(Sample{kPid, At(mib) / kBasePageBytes * kBasePageBytes, AccessKind::kLoad, 1, 0});
+    }
+    if (epoch == 100) ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(24)}}).ok());
+    t.EndEpoch();
+    const TrackerSnapshot s = t.Snapshot();
+    const PageHeatMap* m = s.PagesOf(kPid);
+    ASSERT_NE(m, nullptr) << "a hot spot among cold pages is over-dispersed";
+    uint64_t counted = 0;
+    for (const RangeStats& r : s.ranges()) {
+      double sum = 0, sq = 0;
+      uint64_t n = 0;
+      for (const auto& [vpn, count] : *m) {
+        const Vaddr a = vpn * kBasePageBytes;
+        if (a < r.start || a >= r.end) continue;
+        ++n;
+        sum += count;
+        sq += static_cast<double>(count) * count;
+      }
+      counted += n;
+      ASSERT_EQ(r.page_counted, n) << "epoch " << epoch;
+      ASSERT_NEAR(r.page_sum, sum, 1e-3 * (1 + sum)) << "epoch " << epoch;
+      ASSERT_NEAR(r.page_sum_sq, sq, 1e-3 * (1 + sq)) << "epoch " << epoch;
+    }
+    ASSERT_EQ(counted, m->size());
+  }
+  EXPECT_GT(t.stats().splits, 0u);
 }
 
 }  // namespace

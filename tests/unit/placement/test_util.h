@@ -39,6 +39,19 @@ inline RangeStats R(double a_mib, double b_mib, double weight, Pid pid) {
   return r;
 }
 
+// `r` with the moments of the counts in `pages` that fall inside it, as
+// the tracker keeps them.
+inline RangeStats WithCounts(RangeStats r, const PageHeatMap& pages) {
+  for (const auto& [vpn, count] : pages) {
+    const Vaddr a = vpn * kBasePageBytes;
+    if (a < r.start || a >= r.end) continue;
+    ++r.page_counted;
+    r.page_sum += count;
+    r.page_sum_sq += static_cast<double>(count) * count;
+  }
+  return r;
+}
+
 }  // namespace tiervm::placement::testing
 
 #endif  // TIERVM_TESTS_UNIT_PLACEMENT_TEST_UTIL_H_
