@@ -6,6 +6,11 @@
 //   BM_IngestManyPids     same, samples interleaved over 16 processes
 //   BM_EndEpoch           merge/split/decay over 2,048 ranges
 //   BM_ClassifyAndPlan    snapshot -> classification -> exchange plan
+//   BM_ClassifyPageLevel  the same with 131,072 page counts (Zipf over a
+//                         512 MiB heap of 64 ranges, 4 KiB pages): every
+//                         range page-resolved
+#include <algorithm>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -117,6 +122,63 @@ void BM_ClassifyAndPlan(benchmark::State& state) {
   state.counters["ranges"] = ranges;
 }
 BENCHMARK(BM_ClassifyAndPlan)->Arg(1)->Arg(0)->Unit(benchmark::kMillisecond);
+
+void BM_ClassifyPageLevel(benchmark::State& state) {
+  constexpr int kHeapRanges = 64;
+  constexpr uint64_t kRangeBytes = 8 * kHugePageBytes;
+  constexpr uint64_t kPagesPerRange = kRangeBytes / kBasePageBytes;
+  constexpr uint64_t kCounted = 131072;
+  std::mt19937_64 rng(7);
+  auto pages = std::make_shared<PageHeatMap>();
+  std::vector<RangeStats> rs(kHeapRanges);
+  InMemoryPageLocator loc;
+  for (int i = 0; i < kHeapRanges; ++i) {
+    rs[i].pid = 1;
+    rs[i].start = kBase + static_cast<Vaddr>(i) * kRangeBytes;
+    rs[i].end = rs[i].start + kRangeBytes;
+    // First touch: the first quarter of the heap on FMEM.
+    loc.AddPages(1, rs[i].start, rs[i].end, kBasePageBytes,
+                 i < kHeapRanges / 4 ? Tier::kFmem : Tier::kSmem);
+  }
+  // Page p (of all, in a random order) is counted ~ 1000 / (p + 1).
+  std::vector<uint64_t> order(kHeapRanges * kPagesPerRange);
+  for (uint64_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  for (uint64_t k = 0; k < kCounted; ++k) {
+    const float count = std::max(0.1f, 1000.0f / static_cast<float>(k + 1));
+    const uint64_t page = order[k];
+    (*pages)[(kBase / kBasePageBytes) + page] = count;
+    RangeStats& r = rs[page / kPagesPerRange];
+    r.weight += count;
+  }
+  for (RangeStats& r : rs) {
+    r.sub_weight.fill(r.weight / kSubBlocks);
+    for (uint64_t k = 0; k < kCounted; ++k) {
+      const Vaddr a = kBase + order[k] * kBasePageBytes;
+      if (a < r.start || a >= r.end) continue;
+      const double c = (*pages)[a / kBasePageBytes];
+      ++r.page_counted;
+      r.page_sum += c;
+      r.page_sum_sq += c * c;
+    }
+  }
+  const TrackerSnapshot snap(1, rs, PageHeat{{1, pages}});
+  const uint64_t cap = kHeapRanges / 4 * kRangeBytes;
+  PlannerConfig pc;
+  pc.rate_limit_mib_per_s = 64;  // what hplaced's floor rate moves in half a second
+  size_t resolved = 0;
+  uint64_t moved = 0;
+  for (auto _ : state) {
+    auto c = Classify(snap, loc, {cap, 0});
+    auto plan = PlanExchange(snap, *c, loc, FmemState{0, 0}, pc);
+    resolved = c->page_resolved_ranges;
+    moved = plan->moved_bytes();
+    benchmark::DoNotOptimize(moved);
+  }
+  state.counters["resolved"] = static_cast<double>(resolved);
+  state.counters["moved_MiB"] = static_cast<double>(moved >> 20);
+}
+BENCHMARK(BM_ClassifyPageLevel)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace tiervm::placement

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "placement/promotion_hold.h"
 
@@ -20,16 +21,68 @@ struct Candidate {
 // Sampled weight per byte.
 double Density(const Candidate& c) { return c.weight / static_cast<double>(c.page.bytes); }
 
+// The hot pages of page-resolved `rc` found on `tier`, hottest first, up
+// to `want` bytes.  Which pages are hot is known from their counts, so
+// they are looked up one by one, hottest first, instead of walking the
+// range for them (hot keys are scattered over every window of a heap);
+// pages promoted recently (`hold`) are on FMEM and not looked up; at most
+// kMaxHotLookups lookups per range and plan.
+constexpr size_t kMaxHotLookups = 4096;
+
+absl::StatusOr<std::vector<Candidate>> HotCountedPages(const TrackerSnapshot& snapshot,
+                                                       const PageLocator& locator,
+                                                       const RangeClass& rc, double cut,
+                                                       Tier tier, uint64_t want,
+                                                       const PromotionHold* hold) {
+  // Within one range a page's density grows with its count; only the
+  // hottest few are looked up, so a partial sort.
+  std::vector<std::pair<float, Vaddr>> counted = rc.counted_pages;
+  auto hotter = [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  const size_t head = std::min(counted.size(), 2 * kMaxHotLookups);
+  std::partial_sort(counted.begin(), counted.begin() + static_cast<ptrdiff_t>(head),
+                    counted.end(), hotter);
+  counted.resize(head);
+  std::vector<Candidate> pages;
+  absl::flat_hash_set<Vaddr> seen;  // a THP holds several counted pages
+  uint64_t sum = 0;
+  size_t lookups = 0;
+  for (const auto& [count, v] : counted) {
+    if (sum >= want || lookups == kMaxHotLookups) break;
+    if (hold != nullptr && hold->Held(rc.pid, v, kBasePageBytes)) continue;
+    ++lookups;
+    absl::Status st = locator.ForEachPageOn(rc.pid, v, v + kBasePageBytes, tier,
+                                            [&](const PageInfo& p) {
+      if (p.tier != tier || p.addr < rc.start || !seen.insert(p.addr).second) return true;
+      const double density = PageDensity(snapshot, rc, p.addr, p.bytes);
+      if (density < cut) return true;
+      pages.push_back({p, rc.pid, density * static_cast<double>(p.bytes) / (1 << 20)});
+      sum += p.bytes;
+      return true;
+    });
+    if (absl::IsNotFound(st)) return std::vector<Candidate>{};
+    if (!st.ok()) return st;
+  }
+  std::stable_sort(pages.begin(), pages.end(),
+                   [](const Candidate& a, const Candidate& b) { return Density(a) > Density(b); });
+  return pages;
+}
+
 // Resident pages of `rc` on `tier`, ordered so the best to move come first
 // (hottest for promotion, coldest for demotion), limited to `want` bytes.
 absl::StatusOr<std::vector<Candidate>> PagesToMove(const TrackerSnapshot& snapshot,
                                                    const PageLocator& locator,
-                                                   const RangeClass& rc, Tier tier,
-                                                   uint64_t want, bool hottest_first,
+                                                   const RangeClass& rc, double cut,
+                                                   Tier tier, uint64_t want,
+                                                   bool hottest_first,
                                                    const PromotionHold* hold = nullptr,
                                                    uint64_t* held_bytes = nullptr) {
   std::vector<Candidate> pages;
-  absl::Status st = locator.ForEachPage(rc.pid, rc.start, rc.end, [&](const PageInfo& p) {
+  if (rc.page_resolved && hottest_first) {
+    return HotCountedPages(snapshot, locator, rc, cut, tier, want, hold);
+  }
+  absl::Status st = locator.ForEachPageOn(rc.pid, rc.start, rc.end, tier, [&](const PageInfo& p) {
     // A THP straddling the range edge belongs to the range holding its
     // start; the neighbour would otherwise plan it a second time.
     if (p.tier == tier && p.addr >= rc.start) {
@@ -37,7 +90,11 @@ absl::StatusOr<std::vector<Candidate>> PagesToMove(const TrackerSnapshot& snapsh
         if (held_bytes != nullptr) *held_bytes += p.bytes;
         return true;
       }
-      pages.push_back({p, rc.pid, snapshot.WeightIn(rc.pid, p.addr, p.addr + p.bytes)});
+      const double density = PageDensity(snapshot, rc, p.addr, p.bytes);
+      // In a page-resolved range only the hot pages go up and only the
+      // cold ones down (Classification::cut_density).
+      if (rc.page_resolved && (hottest_first ? density < cut : density >= cut)) return true;
+      pages.push_back({p, rc.pid, density * static_cast<double>(p.bytes) / (1 << 20)});
     }
     return true;
   });
@@ -118,8 +175,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
     while (i >= demotable.size()) {
       if (next_demote_range == classes.demote.size()) return false;
       const RangeClass& rc = classes.ranges[classes.demote[next_demote_range++]];
-      auto pages = PagesToMove(snapshot, locator, rc, Tier::kFmem, rc.demote_bytes(), false,
-                               hold, &plan.held_skipped_bytes);
+      auto pages = PagesToMove(snapshot, locator, rc, classes.cut_density, Tier::kFmem,
+                               rc.demote_bytes(), false, hold, &plan.held_skipped_bytes);
       if (!pages.ok()) return pages.status();
       demotable.insert(demotable.end(), pages->begin(), pages->end());
     }
@@ -164,7 +221,8 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
   for (size_t idx : classes.promote) {
     if (stopped) break;
     const RangeClass& rc = classes.ranges[idx];
-    auto pages = PagesToMove(snapshot, locator, rc, Tier::kSmem, rc.promote_bytes(), true);
+    auto pages = PagesToMove(snapshot, locator, rc, classes.cut_density, Tier::kSmem,
+                             rc.promote_bytes(), true, hold);
     if (!pages.ok()) return pages.status();
     for (size_t i = 0; i < pages->size(); ++i) {
       const Candidate& c = (*pages)[i];

@@ -43,6 +43,15 @@ class PageLocator {
   virtual absl::Status ForEachPage(
       Pid pid, Vaddr start, Vaddr end,
       absl::FunctionRef<bool(const PageInfo&)> fn) const = 0;
+  // The same, for a caller that wants pages on `tier` only: it may still
+  // be shown pages of the other tier (and must skip them), but a locator
+  // that lists long ranges a part at a time lists the parts holding such
+  // pages (the planner's CachingLocator).  Default: ForEachPage.
+  virtual absl::Status ForEachPageOn(Pid pid, Vaddr start, Vaddr end, Tier tier,
+                                     absl::FunctionRef<bool(const PageInfo&)> fn) const {
+    (void)tier;
+    return ForEachPage(pid, start, end, fn);
+  }
 };
 
 // Residency of [start, end) summed from `locator.ForEachPage`, counting only

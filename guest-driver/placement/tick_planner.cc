@@ -43,9 +43,11 @@ class CachingLocator final : public PageLocator {
   // One tick's walk of a windowed range: what it listed of the wanted
   // tier, and (filled in by Plan) what the plan moves of the range.
   struct WindowWalk {
+    bool walked = false;  // this tick, windowed
     uint64_t wanted_bytes = 0;
     uint64_t planned_bytes = 0;
   };
+  using WindowWalks = std::array<WindowWalk, kCursorsPerRange>;
 
   CachingLocator(const PageLocator& inner, ResidencyCache& cache, WindowCursors& cursors,
                  uint64_t tick, uint64_t refresh_ticks, uint64_t window_pages,
@@ -65,6 +67,20 @@ class CachingLocator final : public PageLocator {
 
   absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
                            absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    return Walk(pid, start, end, kAnyTier, fn);
+  }
+  absl::Status ForEachPageOn(Pid pid, Vaddr start, Vaddr end, Tier tier,
+                             absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    return Walk(pid, start, end, static_cast<size_t>(tier), fn);
+  }
+
+  void SetMinWindowPages(uint64_t pages) { min_window_pages_ = pages; }
+  // Per range, per wanted tier (index: Tier, or kAnyTier).
+  std::map<RangeKey, WindowWalks>& Walks() { return walks_; }
+
+ private:
+  absl::Status Walk(Pid pid, Vaddr start, Vaddr end, size_t want,
+                    absl::FunctionRef<bool(const PageInfo&)> fn) const {
     // Past the tick's page budget the planner is shown nothing more (it
     // then plans fewer moves this tick, never unsafe ones).
     if (pages_left_ == 0) return absl::OkStatus();
@@ -77,17 +93,21 @@ class CachingLocator final : public PageLocator {
     }
     // Windows of `window` pages from the range start (the last one may be
     // shorter).  A range seen for the first time starts at the window the
-    // tick points to.  When the planner wants one tier of this range
-    // (SetWanted), windows holding none of it are passed over in the same
-    // tick, up to the tick's page budget: a cold range whose FMEM pages
-    // fill one window of fourteen would otherwise offer its pages for
-    // demotion one tick in fourteen.
+    // tick points to.  When the planner wants one tier of this range,
+    // windows holding none of it are passed over in the same tick, up to
+    // the tick's page budget: a cold range whose FMEM pages fill one
+    // window of fourteen would otherwise offer its pages for demotion one
+    // tick in fourteen.  Each wanted tier has its own cursor: a
+    // page-resolved range is walked for its hot SMEM pages and for its
+    // cold FMEM pages, which first touch may have put in other windows.
     const RangeKey key{pid, start, end};
     const uint64_t windows = (npages + window - 1) / window;
-    uint64_t& cursor = cursors_.try_emplace(key, tick_).first->second;
-    const auto want = wanted_.find(key);
-    WindowWalk& walk = walks_[key];
+    auto [cit, fresh] = cursors_.try_emplace(key);
+    if (fresh) cit->second.fill(tick_);
+    uint64_t& cursor = cit->second[want];
+    WindowWalk& walk = walks_[key][want];
     walk = WindowWalk();
+    walk.walked = true;
     bool more = true;
     for (uint64_t k = 0; k < windows && more && pages_left_ > 0; ++k) {
       if (k > 0) ++cursor;
@@ -96,28 +116,20 @@ class CachingLocator final : public PageLocator {
       const Vaddr hi = std::min<Vaddr>(end, lo + std::min(window, pages_left_) * kBasePageBytes);
       pages_left_ -= (hi - lo) / kBasePageBytes;
       absl::Status st = inner_.ForEachPage(pid, lo, hi, [&](const PageInfo& p) {
-        if (want != wanted_.end() && p.tier == want->second) walk.wanted_bytes += p.bytes;
+        if (want != kAnyTier && static_cast<size_t>(p.tier) == want) walk.wanted_bytes += p.bytes;
         more = fn(p);
         return more;
       });
       if (!st.ok()) return st;
-      if (want == wanted_.end() || walk.wanted_bytes > 0) break;
+      if (want == kAnyTier || walk.wanted_bytes > 0) break;
     }
     return absl::OkStatus();
   }
 
-  // The tier the planner wants pages of, per range (promote: SMEM, demote:
-  // FMEM); ranges not listed are walked one window per tick.
-  void SetWanted(absl::flat_hash_map<RangeKey, Tier> wanted) { wanted_ = std::move(wanted); }
-  void SetMinWindowPages(uint64_t pages) { min_window_pages_ = pages; }
-  std::map<RangeKey, WindowWalk>& Walks() { return walks_; }
-
- private:
   const PageLocator& inner_;
   ResidencyCache& cache_;
   WindowCursors& cursors_;
-  mutable std::map<RangeKey, WindowWalk> walks_;
-  absl::flat_hash_map<RangeKey, Tier> wanted_;
+  mutable std::map<RangeKey, WindowWalks> walks_;
   uint64_t tick_, refresh_, window_pages_;
   uint64_t min_window_pages_ = 0;
   mutable uint64_t pages_left_;
@@ -150,19 +162,6 @@ absl::Status TickPlannerConfig::Validate() const {
         "need locate_refresh_ticks >= 1, restore_after_ticks >= 0 and promote_hold_epochs >= 0");
   }
   return absl::OkStatus();
-}
-
-TrackerSnapshot WithoutFaintRanges(const TrackerSnapshot& snap, double min_weight_per_mib) {
-  if (min_weight_per_mib <= 0) return snap;
-  std::vector<RangeStats> ranges = snap.ranges();
-  for (RangeStats& r : ranges) {
-    if (r.density() < min_weight_per_mib) {
-      r.weight = 0;
-      r.store_weight = 0;
-      r.sub_weight.fill(0);
-    }
-  }
-  return TrackerSnapshot(snap.epoch(), std::move(ranges));
 }
 
 TickPlanner::TickPlanner(const TickPlannerConfig& config)
@@ -202,7 +201,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   if (in.interval_ns <= 0) return absl::InvalidArgumentError("interval_ns must be > 0");
   const int64_t cpu0 = clock.OwnCpuNs();
   TickPlan out;
-  TrackerSnapshot snap = WithoutFaintRanges(snapshot, config_.min_hot_weight_per_mib);
+  TrackerSnapshot snap = snapshot;
 
   // Forget ranges that no longer exist (split, merged, unmapped, exited).
   {
@@ -239,7 +238,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
     for (const RangeStats& r : snap.ranges()) {
       if (!excluded.contains(r.pid)) keep.push_back(r);
     }
-    snap = TrackerSnapshot(snap.epoch(), std::move(keep));
+    snap = TrackerSnapshot(snap.epoch(), std::move(keep), snap.page_heat());
     for (Pid pid : excluded) Forget(pid);
   }
 
@@ -255,22 +254,10 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   ClassifierConfig ccfg;
   ccfg.fmem_capacity_bytes = out.fmem_capacity_bytes;
   ccfg.headroom_bytes = std::min(out.headroom_bytes, out.fmem_capacity_bytes);
+  ccfg.min_hot_density_per_mib = config_.min_hot_weight_per_mib;
   absl::StatusOr<Classification> classes = Classify(snap, cached, ccfg);
   if (!classes.ok()) return classes.status();
   out.classes = std::move(*classes);
-  {
-    absl::flat_hash_map<RangeKey, Tier> wanted;
-    for (size_t idx : out.classes.promote) {
-      const RangeClass& rc = out.classes.ranges[idx];
-      wanted[{rc.pid, rc.start, rc.end}] = Tier::kSmem;
-    }
-    for (size_t idx : out.classes.demote) {
-      const RangeClass& rc = out.classes.ranges[idx];
-      wanted.try_emplace({rc.pid, rc.start, rc.end}, Tier::kFmem);
-    }
-    cached.SetWanted(std::move(wanted));
-  }
-
   // The planner demotes until free FMEM reaches the headroom.  Free memory
   // promised to the balloon does not count; when the promise exceeds what
   // is free, the shortfall is added to the headroom instead (free bytes
@@ -351,13 +338,22 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
       for (const PageMove& m : *moves) {
         if (auto it = FindRange(cache_, m.pid, m.addr); it != cache_.end()) cache_.erase(it);
         if (auto it = FindRange(walks, m.pid, m.addr); it != walks.end()) {
-          it->second.planned_bytes += m.bytes;
+          // A promotion came from the walk for SMEM pages, a demotion
+          // from the one for FMEM pages.
+          const Tier from = m.dest_tier == Tier::kFmem ? Tier::kSmem : Tier::kFmem;
+          it->second[static_cast<size_t>(from)].planned_bytes += m.bytes;
         }
       }
     }
   }
-  for (const auto& [key, walk] : walks) {
-    if (walk.planned_bytes == 0 || walk.planned_bytes >= walk.wanted_bytes) ++cursors_[key];
+  for (const auto& [key, per_tier] : walks) {
+    auto cit = cursors_.find(key);
+    if (cit == cursors_.end()) continue;
+    for (size_t t = 0; t < kCursorsPerRange; ++t) {
+      const CachingLocator::WindowWalk& walk = per_tier[t];
+      if (!walk.walked) continue;
+      if (walk.planned_bytes == 0 || walk.planned_bytes >= walk.wanted_bytes) ++cit->second[t];
+    }
   }
   out.plan_cpu_ns = clock.OwnCpuNs() - cpu0;
   return out;

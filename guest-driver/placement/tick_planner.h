@@ -4,9 +4,10 @@
 // One tick: the caller reads the system (free FMEM, the balloon's pending
 // growth, the CPU allowance left by the budget) into TickInputs, takes a
 // tracker snapshot, and calls Plan() with a PageLocator.  Plan():
-//   1. drops ranges whose sampled weight per MiB is below
+//   1. never makes memory hot whose sampled weight per MiB is below
 //      min_hot_weight_per_mib (data touched once, at start-up, must not
-//      claim free FMEM);
+//      claim free FMEM; the classifier judges ranges, or pages of
+//      page-resolved ones);
 //   2. locates every range through a residency cache (CachingLocator):
 //      lookups are the daemon's largest cost, so a range's residency is
 //      kept for locate_refresh_ticks ticks and forgotten when pages of it
@@ -41,6 +42,8 @@
 #ifndef TIERVM_GUEST_DRIVER_PLACEMENT_TICK_PLANNER_H_
 #define TIERVM_GUEST_DRIVER_PLACEMENT_TICK_PLANNER_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <tuple>
@@ -77,8 +80,8 @@ struct TickPlannerConfig {
   // cost per applied MiB).  Pessimistic on purpose (a TCG guest's figure;
   // real hardware is ~10x cheaper).
   double initial_move_cost_us_per_mib = 4000;
-  // Ranges whose sampled weight per MiB is below this are treated as
-  // unsampled (never hot, demoted first).  0 disables.
+  // Memory whose sampled weight per MiB is below this is never hot
+  // (ClassifierConfig::min_hot_density_per_mib).  0 disables.
   double min_hot_weight_per_mib = 4.0;
   // Residency cache: re-locate a range every locate_refresh_ticks ticks;
   // walk at most locate_window_pages of one range per tick and
@@ -163,8 +166,12 @@ struct ResidencyEntry {
 using RangeKey = std::tuple<Pid, Vaddr, Vaddr>;
 using ResidencyCache = std::map<RangeKey, ResidencyEntry>;
 // (pid, start, end) -> the locate window a long range is walked at, as a
-// count that is taken modulo the range's current number of windows.
-using WindowCursors = std::map<RangeKey, uint64_t>;
+// count that is taken modulo the range's current number of windows; one
+// per tier the planner wants pages of (index: Tier) and one for walks that
+// name no tier (kAnyTier).
+inline constexpr size_t kAnyTier = 2;
+inline constexpr size_t kCursorsPerRange = 3;
+using WindowCursors = std::map<RangeKey, std::array<uint64_t, kCursorsPerRange>>;
 
 class TickPlanner {
  public:
@@ -191,10 +198,6 @@ class TickPlanner {
   int64_t dip_ticks_ = 0;  // consecutive ticks free FMEM sat below headroom/4
   PromotionHold hold_;
 };
-
-// `snap` with the weight of ranges below `min_weight_per_mib` set to zero
-// (the classifier never makes a range without weight hot).
-TrackerSnapshot WithoutFaintRanges(const TrackerSnapshot& snap, double min_weight_per_mib);
 
 }  // namespace tiervm::placement
 

@@ -1,6 +1,8 @@
 #include "placement/classifier.h"
 
+#include <memory>
 #include <random>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -144,6 +146,107 @@ TEST(ClassifierTest, RandomSnapshotsFillExactlyAndCurveIsMonotoneConcave) {
       EXPECT_LE(c->CoveredFraction(x), c->CoveredFraction(x + 7 * kMiB) + 1e-12);
     }
   }
+}
+
+// Page level.  One 4 MiB range (1,024 pages), [0,2) on FMEM, [2,4) on
+// SMEM; eight hot pages in the SMEM half counted 20 times each and 64
+// pages all over counted once: hot keys scattered over a heap.
+struct ScatteredHot {
+  static constexpr int kHot = 8;
+  TrackerSnapshot snap;
+  InMemoryPageLocator loc;
+  std::vector<Vaddr> hot;
+  ScatteredHot() {
+    auto pages = std::make_shared<PageHeatMap>();
+    double weight = 0;
+    for (int i = 0; i < kHot; ++i) {
+      hot.push_back(At(2) + (37 * i + 5) * kBasePageBytes);
+      (*pages)[hot.back() / kBasePageBytes] = 20;
+      weight += 20;
+    }
+    for (int i = 0; i < 64; ++i) {
+      (*pages)[At(0) / kBasePageBytes + 16 * i + 1] = 1;
+      weight += 1;
+    }
+    snap = TrackerSnapshot(1, {testing::WithCounts(R(0, 4, weight), *pages)},
+                           PageHeat{{kPid, pages}});
+    loc.AddPages(kPid, At(0), At(2), kBasePageBytes, Tier::kFmem);
+    loc.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
+  }
+};
+
+TEST(ClassifierPageLevelTest, ScatteredHotPagesAreRankedPageByPage) {
+  ScatteredHot f;
+  const uint64_t target = ScatteredHot::kHot * kBasePageBytes;
+  auto c = Classify(f.snap, f.loc, {target, 0});
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->ranges.size(), 1u);
+  const RangeClass& rc = c->ranges[0];
+  EXPECT_TRUE(rc.page_resolved);
+  EXPECT_EQ(c->page_resolved_ranges, 1u);
+  // Exactly the eight hot pages fill the target ...
+  EXPECT_EQ(c->hot_bytes, target);
+  for (Vaddr v : f.hot) {
+    EXPECT_GE(PageDensity(f.snap, rc, v, kBasePageBytes), c->cut_density) << v;
+  }
+  // ... and neither a page counted once nor one never counted is hot.
+  EXPECT_LT(PageDensity(f.snap, rc, At(0) + kBasePageBytes, kBasePageBytes), c->cut_density);
+  EXPECT_LT(PageDensity(f.snap, rc, At(1), kBasePageBytes), c->cut_density);
+  // A page's density is its count shrunk towards the range's: the hot
+  // pages are far denser than the range on average, never counted ones
+  // below it.
+  EXPECT_GT(PageDensity(f.snap, rc, f.hot[0], kBasePageBytes), 50 * rc.density);
+  EXPECT_LT(PageDensity(f.snap, rc, At(1), kBasePageBytes), rc.density);
+  // Where the hot pages are is unknown to the classifier: upper bounds.
+  EXPECT_EQ(rc.promote_bytes(), target);
+  EXPECT_EQ(rc.demote_bytes(), 2 * kMiB);
+  EXPECT_THAT(c->promote, ElementsAre(0));
+  EXPECT_THAT(c->demote, ElementsAre(0));
+}
+
+TEST(ClassifierPageLevelTest, EvenCountsLeaveTheRangeWhole) {
+  // Every page counted about as often as the others (Poisson noise): the
+  // range stays one unit, or its pages' densities stay near the range's.
+  std::mt19937_64 rng(3);
+  std::poisson_distribution<int> poisson(2.0);
+  auto pages = std::make_shared<PageHeatMap>();
+  double weight = 0;
+  for (uint64_t p = 0; p < 1024; ++p) {
+    const int n = poisson(rng);
+    if (n > 0) (*pages)[At(0) / kBasePageBytes + p] = static_cast<float>(n);
+    weight += n;
+  }
+  TrackerSnapshot snap(1, {testing::WithCounts(R(0, 4, weight), *pages)},
+                       PageHeat{{kPid, pages}});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(4), kBasePageBytes, Tier::kSmem);
+  auto c = Classify(snap, loc, {2 * kMiB, 0});
+  ASSERT_TRUE(c.ok());
+  const RangeClass& rc = c->ranges[0];
+  for (uint64_t p = 0; p < 1024; p += 7) {
+    const double d = PageDensity(snap, rc, At(0) + p * kBasePageBytes, kBasePageBytes);
+    EXPECT_GT(d, 0.5 * rc.density) << p;
+    EXPECT_LT(d, 1.5 * rc.density) << p;
+  }
+  EXPECT_EQ(c->hot_bytes, 2 * kMiB);
+}
+
+TEST(ClassifierPageLevelTest, FaintRangeKeepsItsHotPages) {
+  // The range on the whole is below the faint threshold; its hot pages are
+  // not.
+  ScatteredHot f;
+  ClassifierConfig cfg{ScatteredHot::kHot * kBasePageBytes, 0};
+  cfg.min_hot_density_per_mib = 2 * f.snap.ranges()[0].density();
+  auto c = Classify(f.snap, f.loc, cfg);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->ranges[0].faint);
+  EXPECT_EQ(c->hot_bytes, cfg.fmem_capacity_bytes);
+  // Without page counts the same range is faint: nothing is hot.
+  TrackerSnapshot ranges_only(1, f.snap.ranges());
+  auto r = Classify(ranges_only, f.loc, cfg);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->ranges[0].faint);
+  EXPECT_EQ(r->hot_bytes, 0u);
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <random>
 #include <set>
 #include <tuple>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "placement/promotion_hold.h"
@@ -101,6 +103,41 @@ TEST(ExchangePlannerTest, SwapsHotSmemWithColdFmem) {
   // Applying it puts the hot set on FMEM: a second plan has nothing to do.
   for (const PageMove& m : plan->Flatten()) ASSERT_TRUE(loc.Move(m.pid, m.addr, m.dest_tier).ok());
   auto again = Plan(snap, loc, 8 * kMiB, fmem, Unlimited());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->moved_bytes(), 0u);
+}
+
+TEST(ExchangePlannerTest, PageResolvedRangeSwapsOnlyItsHotAndColdPages) {
+  // One 4 MiB range: [0,2) on FMEM (full, nothing free), [2,4) on SMEM;
+  // eight pages in the SMEM half are hot, one FMEM page is warm; the
+  // target holds eight pages.
+  auto pages = std::make_shared<PageHeatMap>();
+  std::vector<Vaddr> hot;
+  for (int i = 0; i < 8; ++i) {
+    hot.push_back(At(2) + (37 * i + 5) * kBasePageBytes);
+    (*pages)[hot.back() / kBasePageBytes] = 20;
+  }
+  const Vaddr warm = At(0) + 7 * kBasePageBytes;
+  (*pages)[warm / kBasePageBytes] = 10;
+  TrackerSnapshot snap(1, {testing::WithCounts(R(0, 4, 170), *pages)},
+                       PageHeat{{kPid, pages}});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(2), kBasePageBytes, Tier::kFmem);
+  loc.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
+  const FmemState fmem{0, 0};
+  auto plan = Plan(snap, loc, 8 * kBasePageBytes, fmem, Unlimited());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->promote_bytes, 8 * kBasePageBytes);
+  EXPECT_EQ(plan->demote_bytes, 8 * kBasePageBytes);
+  CheckPlan(*plan, fmem, loc, Unlimited());
+  std::set<Vaddr> promoted;
+  for (const PageMove& m : plan->Flatten()) {
+    if (m.dest_tier == Tier::kFmem) promoted.insert(m.addr);
+    EXPECT_NE(m.addr, warm) << "the warm FMEM page is not the coldest";
+  }
+  EXPECT_EQ(promoted, std::set<Vaddr>(hot.begin(), hot.end()));
+  for (const PageMove& m : plan->Flatten()) ASSERT_TRUE(loc.Move(m.pid, m.addr, m.dest_tier).ok());
+  auto again = Plan(snap, loc, 8 * kBasePageBytes, fmem, Unlimited());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->moved_bytes(), 0u);
 }
@@ -278,7 +315,9 @@ TEST(ExchangePlannerTest, HeldPagesAreNotDemoted) {
   EXPECT_EQ(plan->promote_bytes, 4 * kMiB);
   EXPECT_EQ(plan->stop, PlanStop::kNoDemotable);
   for (const PageMove& m : plan->Flatten()) {
-    if (m.dest_tier == Tier::kSmem) EXPECT_GE(m.addr, At(4)) << "demoted a held page";
+    if (m.dest_tier == Tier::kSmem) {
+      EXPECT_GE(m.addr, At(4)) << "demoted a held page";
+    }
   }
   EXPECT_EQ(plan->held_skipped_bytes, 4 * kMiB);
   CheckPlan(*plan, fmem, loc, Unlimited());

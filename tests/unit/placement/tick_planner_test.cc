@@ -1,5 +1,7 @@
 #include "placement/tick_planner.h"
 
+#include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -244,6 +246,52 @@ TEST(TickPlannerTest, LocateWindowIsAtLeastWhatTheRateMoves) {
 // windows: the walk passes over the windows without SMEM pages, and the
 // window is kept until it is empty, so the pages come up in the first two
 // ticks (a window rotating with the tick finds them once in eight ticks).
+// Hot keys scattered over a heap: a 128 MiB range, [0,32) on FMEM (full),
+// [32,128) on SMEM, 256 hot pages spread over the SMEM part.  Page by page
+// the planner finds them in every window of the range, and makes room from
+// FMEM windows first touch filled, which hold none of them.
+TEST(TickPlannerTest, ScatteredHotPagesOfOneRangeAllReachFmem) {
+  InMemoryPageLocator mem;
+  mem.AddPages(kPid, At(0), At(32), kBasePageBytes, Tier::kFmem);
+  mem.AddPages(kPid, At(32), At(128), kBasePageBytes, Tier::kSmem);
+  auto pages = std::make_shared<PageHeatMap>();
+  std::vector<Vaddr> hot;
+  double weight = 0;
+  for (int i = 0; i < 256; ++i) {
+    hot.push_back(At(32) + static_cast<Vaddr>(i) * 96 * kBasePageBytes + 3 * kBasePageBytes);
+    (*pages)[hot.back() / kBasePageBytes] = 20;
+    weight += 20;
+  }
+  const TrackerSnapshot snap(1, {testing::WithCounts(R(0, 128, weight), *pages)},
+                             PageHeat{{kPid, pages}});
+  TickPlannerConfig c;
+  c.headroom_bytes = 0;
+  c.min_rate_mib_per_s = 4;
+  c.rate_limit_mib_per_s = 4;
+  c.promote_hold_epochs = 0;
+  TickPlanner p(c);
+  FakeClock clock;
+  for (uint64_t tick = 1; tick <= 20; ++tick) {
+    auto plan = p.Plan(snap, mem, Inputs(0, 0, tick), clock);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    EXPECT_EQ(plan->classes.page_resolved_ranges, 1u);
+    for (const PageMove& m : plan->exchange.Flatten()) {
+      if (m.dest_tier == Tier::kSmem) {
+        EXPECT_FALSE(std::binary_search(hot.begin(), hot.end(), m.addr)) << "a hot page demoted";
+      }
+      ASSERT_TRUE(mem.Move(m.pid, m.addr, m.dest_tier).ok());
+    }
+  }
+  int on_fmem = 0;
+  for (Vaddr v : hot) {
+    auto res = mem.Locate(kPid, v, v + kBasePageBytes);
+    ASSERT_TRUE(res.ok());
+    on_fmem += res->fmem_bytes > 0 ? 1 : 0;
+  }
+  EXPECT_EQ(on_fmem, 256);
+  EXPECT_EQ(mem.BytesOn(Tier::kFmem), 32 * kMiB);
+}
+
 TEST(TickPlannerTest, ALocateWindowIsKeptWhileItHoldsPagesToMove) {
   InMemoryPageLocator mem;
   mem.AddPages(kPid, At(0), At(64), kBasePageBytes, Tier::kFmem);
