@@ -187,6 +187,13 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
        Real(0, 1, [](auto& c, double v) { c.tracker.merge_contrast = v; })},
       {"tracker.merge_max_weight",
        Real(0, 1e12, [](auto& c, double v) { c.tracker.merge_max_weight = v; })},
+      {"tracker.max_page_counts", Int(0, 1 << 26, [](auto& c, int64_t v) {
+         c.tracker.max_page_counts = static_cast<size_t>(v);
+       })},
+      {"tracker.page_decay_factor",
+       Real(0.01, 1, [](auto& c, double v) { c.tracker.page_decay_factor = v; })},
+      {"tracker.page_min_count",
+       Real(0, 1e6, [](auto& c, double v) { c.tracker.page_min_count = v; })},
       {"budget.budget_pct", Real(0.001, 100, [](auto& c, double v) { c.budget.budget_pct = v; })},
       {"budget.target_fraction",
        Real(0.05, 1, [](auto& c, double v) { c.budget.target_fraction = v; })},

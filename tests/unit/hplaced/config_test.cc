@@ -72,6 +72,9 @@ split_min_weight = 8
 split_contrast = 0.6
 merge_contrast = 0.1
 merge_max_weight = 2
+max_page_counts = 1000
+page_decay_factor = 0.9
+page_min_count = 0.5
 [budget]
 budget_pct = 2.5
 max_sampling_gap_ticks = 0
@@ -110,6 +113,9 @@ initial_sample_period = 8191
   EXPECT_EQ(c->tracker.max_ranges, 512u);
   EXPECT_EQ(c->tracker.min_range_bytes, 4096u);
   EXPECT_DOUBLE_EQ(c->tracker.decay_factor, 0.75);
+  EXPECT_EQ(c->tracker.max_page_counts, 1000u);
+  EXPECT_DOUBLE_EQ(c->tracker.page_decay_factor, 0.9);
+  EXPECT_DOUBLE_EQ(c->tracker.page_min_count, 0.5);
   EXPECT_DOUBLE_EQ(c->budget.budget_pct, 2.5);
   EXPECT_EQ(c->budget.initial_sample_period, 8191u);
 }
@@ -174,6 +180,9 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->planner.enomem_max_extra_bytes, d.planner.enomem_max_extra_bytes);
   EXPECT_EQ(c->tracker.max_ranges, d.tracker.max_ranges);
   EXPECT_DOUBLE_EQ(c->tracker.decay_factor, d.tracker.decay_factor);
+  EXPECT_EQ(c->tracker.max_page_counts, d.tracker.max_page_counts);
+  EXPECT_DOUBLE_EQ(c->tracker.page_decay_factor, d.tracker.page_decay_factor);
+  EXPECT_DOUBLE_EQ(c->tracker.page_min_count, d.tracker.page_min_count);
   EXPECT_DOUBLE_EQ(c->budget.budget_pct, d.budget.budget_pct);
   EXPECT_DOUBLE_EQ(c->budget.initial_scan_pages_per_s, d.budget.initial_scan_pages_per_s);
 }
