@@ -32,6 +32,7 @@ struct Unit {
   size_t cls = 0;
   Kind kind = kRange;
   int bin = 0;
+  double floor = 0;  // the lowest density in the unit (counted pages: the bin's least)
 };
 
 double FactorOf(const RangeClass& rc, double count) {
@@ -164,30 +165,36 @@ absl::StatusOr<Classification> Classify(const TrackerSnapshot& snapshot,
     const uint64_t resident = rc.residency.resident_bytes();
     if (!rc.page_resolved) {
       rc.max_density = rc.min_density = rc.faint ? 0 : rc.density;
-      units.push_back({rc.max_density, resident, i, Unit::kRange, 0});
+      units.push_back({rc.max_density, resident, i, Unit::kRange, 0, rc.max_density});
       continue;
     }
-    absl::flat_hash_map<int, std::pair<uint64_t, double>> bins;  // pages, density sum
+    struct Bin {
+      uint64_t pages = 0;
+      double sum = 0;
+      double min = std::numeric_limits<double>::infinity();
+    };
+    absl::flat_hash_map<int, Bin> bins;
     uint64_t counted = 0;
     double lo = std::numeric_limits<double>::infinity();
     double hi = 0;
     for (const auto& [count, addr] : rc.counted_pages) {
       const double d = rc.density * FactorOf(rc, count);
-      auto& [pages, sum] = bins[d > 0 ? DensityBin(d) : std::numeric_limits<int>::min()];
-      ++pages;
-      sum += d;
+      Bin& b = bins[d > 0 ? DensityBin(d) : std::numeric_limits<int>::min()];
+      ++b.pages;
+      b.sum += d;
+      b.min = std::min(b.min, d);
       ++counted;
       lo = std::min(lo, d);
       hi = std::max(hi, d);
     }
-    for (const auto& [bin, ps] : bins) {
-      units.push_back({ps.second / static_cast<double>(ps.first), ps.first * kBasePageBytes, i,
-                       Unit::kCounted, bin});
+    for (const auto& [bin, b] : bins) {
+      units.push_back({b.sum / static_cast<double>(b.pages), b.pages * kBasePageBytes, i,
+                       Unit::kCounted, bin, b.min});
     }
     const uint64_t counted_bytes = counted * kBasePageBytes;
     if (resident > counted_bytes) {
       const double rest = rc.density * FactorOf(rc, 0);
-      units.push_back({rest, resident - counted_bytes, i, Unit::kRest, 0});
+      units.push_back({rest, resident - counted_bytes, i, Unit::kRest, 0, rest});
       lo = std::min(lo, rest);
       hi = std::max(hi, rest);
     }
@@ -228,7 +235,7 @@ absl::StatusOr<Classification> Classify(const TrackerSnapshot& snapshot,
     // hotter ones first (the cut lies just above them).
     c.cut_density = u.kind == Unit::kRest && take < u.bytes
                         ? std::nextafter(u.density, std::numeric_limits<double>::infinity())
-                        : u.density;
+                        : u.floor;
   }
 
   for (RangeClass& rc : c.ranges) {

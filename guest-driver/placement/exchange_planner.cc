@@ -151,10 +151,11 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
                                           const PromotionHold* hold) {
   if (!(config.rate_limit_mib_per_s >= 0) || config.interval_ns <= 0 ||
       config.round_bytes == 0 || !(config.thp_max_unevenness >= 1) ||
-      !ValidExchangeGain(config.min_exchange_gain)) {
+      !ValidExchangeGain(config.min_exchange_gain) ||
+      !ValidExchangeGain(config.page_exchange_gain)) {
     return absl::InvalidArgumentError(
-        "need rate_limit >= 0, interval > 0, round_bytes > 0, "
-        "thp_max_unevenness >= 1, min_exchange_gain 0 or finite >= 1");
+        "need rate_limit >= 0, interval > 0, round_bytes > 0, thp_max_unevenness >= 1, "
+        "min_exchange_gain and page_exchange_gain 0 or finite >= 1");
   }
   ExchangePlan plan;
   const long double budget = static_cast<long double>(config.rate_limit_mib_per_s) *
@@ -252,8 +253,10 @@ absl::StatusOr<ExchangePlan> PlanExchange(const TrackerSnapshot& snapshot,
       // The gain gate.  Candidates come hottest first and demotions
       // coldest first, so once a promotion fails, later ones would too
       // (ranges are ranked by their mean density: nearly).
-      if (config.min_exchange_gain > 0 && d > next_demote &&
-          !(Density(c) > config.min_exchange_gain * displaced_density)) {
+      const double gain = rc.page_resolved
+                              ? std::max(config.min_exchange_gain, config.page_exchange_gain)
+                              : config.min_exchange_gain;
+      if (gain > 0 && d > next_demote && !(Density(c) > gain * displaced_density)) {
         for (size_t j = i; j < pages->size(); ++j) plan.gain_skipped_bytes += (*pages)[j].page.bytes;
         plan.stop = PlanStop::kNoGain;
         stopped = true;

@@ -149,9 +149,10 @@ absl::Status TickPlannerConfig::Validate() const {
   if (round_bytes == 0 || !(thp_max_unevenness >= 1)) {
     return absl::InvalidArgumentError("need round_bytes > 0 and thp_max_unevenness >= 1");
   }
-  if (!ValidExchangeGain(min_exchange_gain)) {
+  if (!ValidExchangeGain(min_exchange_gain) || !ValidExchangeGain(page_exchange_gain)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("min_exchange_gain must be 0 (off) or finite >= 1, got ", min_exchange_gain));
+        absl::StrCat("min_exchange_gain and page_exchange_gain must be 0 (off) or finite >= 1, got ",
+                     min_exchange_gain, " and ", page_exchange_gain));
   }
   if (!(initial_move_cost_us_per_mib > 0) || !(min_hot_weight_per_mib >= 0)) {
     return absl::InvalidArgumentError(
@@ -314,6 +315,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   pcfg.round_bytes = config_.round_bytes;
   pcfg.thp_max_unevenness = config_.thp_max_unevenness;
   pcfg.min_exchange_gain = config_.min_exchange_gain;
+  pcfg.page_exchange_gain = config_.page_exchange_gain;
   // Pages promoted within promote_hold_epochs epochs are not demoted.
   const bool hold = config_.promote_hold_epochs > 0;
   hold_.Expire(snapshot.epoch());

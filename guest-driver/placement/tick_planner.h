@@ -76,6 +76,8 @@ struct TickPlannerConfig {
   double thp_max_unevenness = 4.0;
   // The gain gate, PlannerConfig::min_exchange_gain (0: off, else >= 1).
   double min_exchange_gain = 0;
+  // ... and for pages of page-resolved ranges, PlannerConfig::page_exchange_gain.
+  double page_exchange_gain = 1.25;
   // Migration CPU cost assumed until moves measure it (then an EWMA of the
   // cost per applied MiB).  Pessimistic on purpose (a TCG guest's figure;
   // real hardware is ~10x cheaper).

@@ -134,6 +134,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
        Int(0, 1000, [](auto& c, int64_t v) { c.planner.promote_hold_epochs = v; })},
       {"placement.min_exchange_gain",
        Real(0, 1e6, [](auto& c, double v) { c.planner.min_exchange_gain = v; })},
+      {"placement.page_exchange_gain",
+       Real(0, 1e6, [](auto& c, double v) { c.planner.page_exchange_gain = v; })},
       {"placement.thp_max_unevenness",
        Real(1, 8, [](auto& c, double v) { c.planner.thp_max_unevenness = v; })},
       {"placement.file_backed", Bool([](auto& c, bool v) { c.place_file_backed = v; })},

@@ -55,6 +55,7 @@ rate_limit_mib_per_s = 12.5
 round_mib = 8
 thp_max_unevenness = 3
 min_exchange_gain = 1.5
+page_exchange_gain = 3
 file_backed = true
 shared = true
 max_batch_pages = 64
@@ -104,6 +105,7 @@ initial_sample_period = 8191
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, 12.5);
   EXPECT_EQ(c->planner.round_bytes, 8ull << 20);
   EXPECT_DOUBLE_EQ(c->planner.min_exchange_gain, 1.5);
+  EXPECT_DOUBLE_EQ(c->planner.page_exchange_gain, 3);
   EXPECT_TRUE(c->place_file_backed);
   EXPECT_EQ(c->locate_exact_pages, 100u);
   EXPECT_EQ(c->planner.min_hot_weight_per_mib, 0.0);
@@ -133,6 +135,7 @@ TEST(Config, ErrorsNameFileLineAndKey) {
   EXPECT_THAT(Err("[daemon]\ndeny_comms = [\"a_name_longer_than_15\"]\n"),
               HasSubstr("1..15 characters"));
   EXPECT_THAT(Err("[placement]\nfile_backed = 1\n"), HasSubstr("expected true or false"));
+  EXPECT_THAT(Err("[placement]\npage_exchange_gain = 0.5\n"), HasSubstr("page_exchange_gain"));
   EXPECT_THAT(Err("[budget]\nbudget_pct = nan\n"), HasSubstr("budget.budget_pct: must be in"));
   EXPECT_THAT(Err("[budget]\nmax_sampling_gap_ticks = -1\n"),
               HasSubstr("budget.max_sampling_gap_ticks: must be in [0,"));
@@ -170,6 +173,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_DOUBLE_EQ(c->planner.rate_limit_mib_per_s, d.planner.rate_limit_mib_per_s);
   EXPECT_EQ(c->planner.round_bytes, d.planner.round_bytes);
   EXPECT_DOUBLE_EQ(c->planner.min_exchange_gain, d.planner.min_exchange_gain);
+  EXPECT_DOUBLE_EQ(c->planner.page_exchange_gain, d.planner.page_exchange_gain);
   EXPECT_EQ(c->locate_exact_pages, d.locate_exact_pages);
   EXPECT_DOUBLE_EQ(c->planner.min_hot_weight_per_mib, d.planner.min_hot_weight_per_mib);
   EXPECT_EQ(c->locate_sample_pages, d.locate_sample_pages);

@@ -142,6 +142,57 @@ TEST(ExchangePlannerTest, PageResolvedRangeSwapsOnlyItsHotAndColdPages) {
   EXPECT_EQ(again->moved_bytes(), 0u);
 }
 
+// At the cut of a page-resolved range a page's density moves with every
+// sample: a promotion there must be worth page_exchange_gain times the
+// page it displaces.
+TEST(ExchangePlannerTest, PageResolvedExchangesNeedTheirGain) {
+  // [0,2) FMEM (full), [2,4) SMEM.  On FMEM: 8 pages counted 12; on SMEM
+  // 8 pages counted 14 (hotter, but by less than 1.25x) and many cold
+  // pages counted once.
+  auto pages = std::make_shared<PageHeatMap>();
+  for (int i = 0; i < 8; ++i) {
+    (*pages)[(At(0) + (11 * i + 1) * kBasePageBytes) / kBasePageBytes] = 12;
+    (*pages)[(At(2) + (13 * i + 2) * kBasePageBytes) / kBasePageBytes] = 14;
+  }
+  for (int i = 0; i < 200; ++i) (*pages)[At(0) / kBasePageBytes + 300 + i] = 1;
+  double weight = 0;
+  for (const auto& [vpn, c] : *pages) weight += c;
+  TrackerSnapshot snap(1, {testing::WithCounts(R(0, 4, weight), *pages)},
+                       PageHeat{{kPid, pages}});
+  InMemoryPageLocator loc;
+  loc.AddPages(kPid, At(0), At(2), kBasePageBytes, Tier::kFmem);
+  loc.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
+  // FMEM holds just the 8 warm pages' worth: the hot set is the 8 SMEM
+  // pages, which must displace the 8 warm ones.
+  const FmemState fmem{0, 0};
+  PlannerConfig cfg = Unlimited();
+  auto c = Classify(snap, loc, {8 * kBasePageBytes, 0});
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c->ranges[0].page_resolved);
+  // The coldest FMEM pages, never counted, give way at once.
+  auto plan = PlanExchange(snap, *c, loc, fmem, cfg);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->promote_bytes, 8 * kBasePageBytes);
+  // Now FMEM holds only the warm pages (the rest of [0,2) unmapped).
+  InMemoryPageLocator warm_only;
+  for (int i = 0; i < 8; ++i) {
+    warm_only.AddPages(kPid, At(0) + (11 * i + 1) * kBasePageBytes,
+                       At(0) + (11 * i + 2) * kBasePageBytes, kBasePageBytes, Tier::kFmem);
+  }
+  warm_only.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
+  auto c2 = Classify(snap, warm_only, {8 * kBasePageBytes, 0});
+  ASSERT_TRUE(c2.ok());
+  ASSERT_TRUE(c2->ranges[0].page_resolved);
+  auto gated = PlanExchange(snap, *c2, warm_only, fmem, cfg);
+  ASSERT_TRUE(gated.ok());
+  EXPECT_EQ(gated->moved_bytes(), 0u);
+  EXPECT_EQ(gated->stop, PlanStop::kNoGain);
+  cfg.page_exchange_gain = 0;
+  auto ungated = PlanExchange(snap, *c2, warm_only, fmem, cfg);
+  ASSERT_TRUE(ungated.ok());
+  EXPECT_EQ(ungated->promote_bytes, 8 * kBasePageBytes);
+}
+
 TEST(ExchangePlannerTest, RespectsTheRateLimit) {
   TrackerSnapshot snap(1, {R(0, 64, 6400), R(64, 128, 0)});
   InMemoryPageLocator loc;
