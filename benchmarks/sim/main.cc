@@ -34,12 +34,14 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
   --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
   tiervm (ours): --tick-ms=100 --epoch-ticks=1 --budget-pct=1 --min-sample-period=1009
                  --no-budget --sample-period=4093 --min-range-kib=2048 --decay=0.5
+                 --page-decay=0.97 --max-page-counts=262144 (0: no page counts)
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
-                 --rate-mib=256 --min-rate-mib=32 --min-hot-weight=4 (per MiB)
-                 --min-exchange-gain=0 (off)
+                 --rate-mib=256 --min-rate-mib=128 --min-hot-weight=4 (per MiB)
+                 --min-exchange-gain=0 (off) --page-exchange-gain=1.25
                  --locate-refresh-ticks=10 --locate-window-pages=4096 --restore-after-ticks=0,
                  and --headroom-pct=1: the headroom is at most this % of FMEM
-  --require=TRACE:FRACTION exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on TRACE
+  --require=TRACE:FRACTION[,TRACE:FRACTION...]
+                           exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on each TRACE
   --no-plot                skip gnuplot
   --max-trace-mib=M        refuse larger trace files (default 2048)
   --loop-to=N              replay a trace with fewer than N accesses back to back
@@ -90,9 +92,10 @@ int main(int argc, char** argv) {
   static const char* kKnown[] = {"results-dir", "fmem-pct", "fmem-mib", "thp", "fmem-ns", "smem-ns",
                                  "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
                                  "headroom-pct", "headroom-mib", "rate-mib", "min-rate-mib",
-                                 "min-hot-weight", "min-exchange-gain", "locate-refresh-ticks", "locate-window-pages", "restore-after-ticks",
+                                 "min-hot-weight", "min-exchange-gain", "page-exchange-gain", "locate-refresh-ticks", "locate-window-pages", "restore-after-ticks",
                                  "budget-pct", "min-sample-period", "no-budget",
-                                 "sample-period", "min-range-kib", "decay", "require", "no-plot",
+                                 "sample-period", "min-range-kib", "decay", "page-decay", "max-page-counts",
+                                 "require", "no-plot",
                                  "max-trace-mib", "loop-to"};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -135,12 +138,15 @@ int main(int argc, char** argv) {
          rate_mib = planner_defaults.rate_limit_mib_per_s,
          min_rate_mib = planner_defaults.min_rate_mib_per_s,
          min_hot_weight = planner_defaults.min_hot_weight_per_mib,
-         min_exchange_gain = planner_defaults.min_exchange_gain;
+         min_exchange_gain = planner_defaults.min_exchange_gain,
+         page_exchange_gain = planner_defaults.page_exchange_gain,
+         page_decay = tiervm::placement::RangeTrackerConfig().page_decay_factor;
   uint64_t locate_refresh = static_cast<uint64_t>(planner_defaults.locate_refresh_ticks),
            locate_window = planner_defaults.locate_window_pages,
            restore_after = static_cast<uint64_t>(planner_defaults.restore_after_ticks);
   uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
-           min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0;
+           min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0,
+           max_page_counts = tiervm::placement::RangeTrackerConfig().max_page_counts;
   LatencyModel lat;
   if (!GetDouble(f, "fmem-pct", &fmem_pct) || !GetDouble(f, "fmem-mib", &fmem_mib) ||
       !GetDouble(f, "fmem-ns", &lat.fmem_ns) || !GetDouble(f, "smem-ns", &lat.smem_ns) ||
@@ -148,8 +154,10 @@ int main(int argc, char** argv) {
       !GetDouble(f, "rate-mib", &rate_mib) || !GetDouble(f, "headroom-mib", &headroom_mib) ||
       !GetDouble(f, "min-rate-mib", &min_rate_mib) ||
       !GetDouble(f, "min-hot-weight", &min_hot_weight) ||
-      !GetDouble(f, "min-exchange-gain", &min_exchange_gain) || !GetDouble(f, "budget-pct", &budget_pct) ||
-      !GetDouble(f, "decay", &decay) || !GetU64(f, "epoch-accesses", &epoch_acc) ||
+      !GetDouble(f, "min-exchange-gain", &min_exchange_gain) ||
+      !GetDouble(f, "page-exchange-gain", &page_exchange_gain) || !GetDouble(f, "budget-pct", &budget_pct) ||
+      !GetDouble(f, "decay", &decay) || !GetDouble(f, "page-decay", &page_decay) ||
+      !GetU64(f, "max-page-counts", &max_page_counts) || !GetU64(f, "epoch-accesses", &epoch_acc) ||
       !GetU64(f, "window-accesses", &window_acc) || !GetU64(f, "epoch-ticks", &epoch_ticks) ||
       !GetU64(f, "min-sample-period", &min_period) || !GetU64(f, "sample-period", &period) ||
       !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib) ||
@@ -177,16 +185,20 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::string require_trace;
-  double require_frac = 0;
+  // --require=TRACE:FRACTION[,TRACE:FRACTION...]
+  std::map<std::string, double> required;
   if (f.has("require")) {
-    const std::string r = f.kv["require"];
-    const size_t c = r.rfind(':');
-    if (c == std::string::npos || !absl::SimpleAtod(r.substr(c + 1), &require_frac)) {
-      std::fprintf(stderr, "tiervm-sim: --require wants TRACE:FRACTION\n");
-      return 2;
+    for (absl::string_view item : absl::StrSplit(f.kv["require"], ',', absl::SkipEmpty())) {
+      const size_t c = item.rfind(':');
+      double frac = 0;
+      if (c == absl::string_view::npos || c == 0 || !absl::SimpleAtod(item.substr(c + 1), &frac) ||
+          !(frac >= 0 && frac <= 1)) {
+        std::fprintf(stderr, "tiervm-sim: --require wants TRACE:FRACTION[,TRACE:FRACTION...], "
+                             "FRACTION in [0, 1]\n");
+        return 2;
+      }
+      required[std::string(item.substr(0, c))] = frac;
     }
-    require_trace = r.substr(0, c);
   }
   const bool plot = !f.has("no-plot");
   const uint64_t page_bytes = f.has("thp") ? tiervm::placement::kHugePageBytes : tiervm::placement::kBasePageBytes;
@@ -200,6 +212,7 @@ int main(int argc, char** argv) {
   oc.planner.min_rate_mib_per_s = min_rate_mib;
   oc.planner.min_hot_weight_per_mib = min_hot_weight;
   oc.planner.min_exchange_gain = min_exchange_gain;
+  oc.planner.page_exchange_gain = page_exchange_gain;
   oc.planner.locate_refresh_ticks = static_cast<int64_t>(std::min<uint64_t>(locate_refresh, 1u << 20));
   oc.planner.locate_window_pages = locate_window;
   oc.planner.restore_after_ticks = static_cast<int64_t>(std::min<uint64_t>(restore_after, 1u << 20));
@@ -215,6 +228,8 @@ int main(int argc, char** argv) {
   if (oc.budget.initial_sample_period < min_period) oc.budget.initial_sample_period = min_period;
   oc.tracker.min_range_bytes = min_range_kib * 1024;
   oc.tracker.decay_factor = decay;
+  oc.tracker.page_decay_factor = page_decay;
+  oc.tracker.max_page_counts = max_page_counts;
   if (page_bytes == tiervm::placement::kHugePageBytes && oc.tracker.min_range_bytes < page_bytes) {
     oc.tracker.min_range_bytes = page_bytes;
   }
@@ -223,6 +238,7 @@ int main(int argc, char** argv) {
       {"headroom_pct", headroom_pct}, {"headroom_mib", headroom_mib},
       {"rate_limit_mib_per_s", rate_mib}, {"min_rate_mib_per_s", min_rate_mib},
       {"min_hot_weight_per_mib", min_hot_weight}, {"min_exchange_gain", min_exchange_gain},
+      {"page_exchange_gain", page_exchange_gain},
       {"initial_move_cost_us_per_mib", oc.planner.initial_move_cost_us_per_mib},
       {"locate_refresh_ticks", oc.planner.locate_refresh_ticks},
       {"restore_after_ticks", oc.planner.restore_after_ticks},
@@ -232,7 +248,8 @@ int main(int argc, char** argv) {
       {"budget_on", oc.budget_on},    {"budget_pct", budget_pct},
       {"min_sample_period", min_period}, {"fixed_sample_period", period},
       {"jitter_frac", oc.jitter_frac}, {"min_range_bytes", oc.tracker.min_range_bytes},
-      {"max_ranges", oc.tracker.max_ranges}, {"decay_factor", decay}};
+      {"max_ranges", oc.tracker.max_ranges}, {"decay_factor", decay},
+      {"page_decay_factor", page_decay}, {"max_page_counts", max_page_counts}};
 
   int rc = 0;
   std::vector<nlohmann::json> summaries;
@@ -291,6 +308,9 @@ int main(int argc, char** argv) {
     // The oracle runs first: its epoch sets give the phase changes.
     std::vector<std::string> order = policies;
     std::stable_partition(order.begin(), order.end(), [](const std::string& p) { return p == "oracle"; });
+    SimConfig run_cfg = cfg;
+    std::vector<std::vector<uint32_t>> reference_sets;
+    std::vector<uint64_t> reference_first;
     for (const std::string& name : order) {
       std::unique_ptr<Policy> pol;
       OraclePolicy* oracle = nullptr;
@@ -304,11 +324,16 @@ int main(int argc, char** argv) {
       if (name == "numab2_tpp") pol = std::make_unique<TppPolicy>(TppConfig{});
       if (name == "memtis") pol = std::make_unique<MemtisPolicy>(MemtisConfig{});
       if (name == "damon") pol = std::make_unique<DamonPolicy>(DamonConfig{});
-      Simulation sim(&*trace, cfg);
+      Simulation sim(&*trace, run_cfg);
       if (absl::Status st = sim.Run(*pol); !st.ok()) return Fail(st);
       if (oracle != nullptr) {
         rep.phase_changes = FindPhaseChanges(oracle->prev_set_hit_fraction(), oracle->epoch_first_access(),
                                              oracle->epoch_accesses());
+        // Every later policy is scored against the oracle's epoch sets.
+        reference_sets = oracle->epoch_sets();
+        reference_first = oracle->epoch_first_access();
+        run_cfg.reference_sets = &reference_sets;
+        run_cfg.reference_first_access = &reference_first;
       }
       rep.runs.push_back({name, sim.metrics(), pol->Extra()});
       std::fprintf(stderr, "%-14s %-12s hit %.4f  avg %.1f ns  migrated %llu\n", trace->name.c_str(),
@@ -319,7 +344,8 @@ int main(int argc, char** argv) {
     rep.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (absl::Status st = WriteTraceOutputs(rep, dir, plot); !st.ok()) return Fail(st);
     nlohmann::json j = ToJson(rep);
-    if (trace->name == require_trace) {
+    if (auto req = required.find(trace->name); req != required.end()) {
+      const double require_frac = req->second;
       double ours = -1, orc = -1;
       for (const auto& p : j["policies"]) {
         if (p["name"] == "tiervm") ours = p["fmem_hit_ratio"].get<double>();
@@ -336,11 +362,11 @@ int main(int argc, char** argv) {
     }
     summaries.push_back(std::move(j));
   }
-  if (!require_trace.empty()) {
+  for (const auto& [name, frac] : required) {
     bool seen = false;
-    for (const auto& j : summaries) seen |= j["trace"] == require_trace;
+    for (const auto& j : summaries) seen |= j["trace"] == name;
     if (!seen) {
-      std::fprintf(stderr, "tiervm-sim: --require names trace %s, which was not run\n", require_trace.c_str());
+      std::fprintf(stderr, "tiervm-sim: --require names trace %s, which was not run\n", name.c_str());
       rc = 3;
     }
   }

@@ -213,6 +213,7 @@ absl::Status OursPolicy::PlanAndMove(Simulation& sim, int64_t interval_ns, int64
   plan_cpu_ns_ += tp->plan_cpu_ns;
   rate_sum_mib_per_s_ += tp->rate_mib_per_s;
   rate_max_mib_per_s_ = std::max(rate_max_mib_per_s_, tp->rate_mib_per_s);
+  page_resolved_max_ = std::max(page_resolved_max_, tp->classes.page_resolved_ranges);
   if (tp->floor_applied) ++floor_ticks_;
   if (tp->budget_limited) ++budget_limited_ticks_;
   const placement::ExchangePlan& plan = tp->exchange;
@@ -327,6 +328,9 @@ std::vector<std::pair<std::string, double>> OursPolicy::Extra() const {
           {"cpu_floor_move_ms", d(floor_move_cpu_ns_) / 1e6},
           {"ticks", d(ticks_)},
           {"ranges_final", d(tracker_.range_count())},
+          {"page_counts_final", d(tracker_.stats().page_counts)},
+          {"page_samples_unstored", d(tracker_.stats().page_samples_unstored)},
+          {"page_resolved_ranges_max", d(page_resolved_max_)},
           {"headroom_bytes", d(headroom_bytes_)},
           {"planned_moves", d(planned_moves_)},
           {"applied_moves", d(applied_moves_)},

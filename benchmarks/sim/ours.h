@@ -203,6 +203,7 @@ class OursPolicy final : public Policy {
   uint64_t over_budget_ticks_ = 0;
   double rate_sum_mib_per_s_ = 0;
   double rate_max_mib_per_s_ = 0;
+  size_t page_resolved_max_ = 0;  // most page-resolved ranges in one tick
   double max_smoothed_pct_ = 0;
   double max_long_pct_ = 0;
   uint64_t min_period_seen_ = UINT64_MAX;

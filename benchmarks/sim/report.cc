@@ -158,6 +158,17 @@ nlohmann::json ToJson(const TraceReport& r) {
     p["pages_migrated"] = m.promotions + m.demotions;
     p["migrations_per_promotion"] =
         m.promotions ? static_cast<double>(m.promotions + m.demotions) / static_cast<double>(m.promotions) : 0;
+    p["promotions_bounced"] = m.promotions_bounced;
+    p["bounced_share"] =
+        m.promotions ? static_cast<double>(m.promotions_bounced) / static_cast<double>(m.promotions) : 0;
+    auto mean = [](const std::vector<double>& v) -> json {
+      if (v.empty()) return nullptr;
+      double sum = 0;
+      for (double x : v) sum += x;
+      return sum / static_cast<double>(v.size());
+    };
+    p["precision_vs_oracle"] = mean(m.epoch_precision);
+    p["recall_vs_oracle"] = mean(m.epoch_recall);
     p["failed_promotions"] = m.failed_promotions;
     p["hint_faults"] = m.hint_faults;
     p["samples"] = m.samples;

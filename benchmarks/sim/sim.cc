@@ -109,7 +109,18 @@ Tier Policy::AllocTier(Simulation& sim, uint32_t page) {
 }
 
 Simulation::Simulation(const SimTrace* trace, const SimConfig& config)
-    : trace_(trace), config_(config), state_(trace->num_pages, PageState::kAbsent) {}
+    : trace_(trace), config_(config), state_(trace->num_pages, PageState::kAbsent),
+      promoted_at_ns_(trace->num_pages, -1) {}
+
+void Simulation::ScoreEpoch(size_t e) {
+  const std::vector<uint32_t>& set = (*config_.reference_sets)[e];
+  uint64_t both = 0;
+  for (uint32_t page : set) both += state_[page] == PageState::kFmem ? 1 : 0;
+  m_.epoch_precision.push_back(
+      fmem_used_ > 0 ? static_cast<double>(both) / static_cast<double>(fmem_used_) : 0);
+  m_.epoch_recall.push_back(set.empty() ? 1 : static_cast<double>(both) /
+                                                  static_cast<double>(set.size()));
+}
 
 void Simulation::Place(uint32_t page, Tier t) {
   if (t == Tier::kFmem) {
@@ -132,10 +143,15 @@ bool Simulation::Move(uint32_t page, Tier dest) {
     state_[page] = PageState::kFmem;
     ++fmem_used_;
     ++m_.promotions;
+    promoted_at_ns_[page] = now_ns();
   } else {
     state_[page] = PageState::kSmem;
     --fmem_used_;
     ++m_.demotions;
+    if (promoted_at_ns_[page] >= 0 && now_ns() - promoted_at_ns_[page] <= config_.bounce_window_ns) {
+      ++m_.promotions_bounced;
+    }
+    promoted_at_ns_[page] = -1;
   }
   const double ns = config_.latency.MigrateNs(trace_->page_bytes);
   m_.migrate_ns += ns;
@@ -157,9 +173,17 @@ absl::Status Simulation::Run(Policy& policy) {
     m_.win_migrations.push_back(m_.promotions + m_.demotions);
     win_acc = win_fmem = 0;
   };
+  const bool scored = config_.reference_sets != nullptr && config_.reference_first_access != nullptr &&
+                      config_.reference_sets->size() == config_.reference_first_access->size();
+  size_t epoch = 0;  // the reference epoch the next record belongs to
   for (size_t i = 0; i < trace_->records.size(); ++i) {
     const uint32_t page = trace_->page_of[i];
     const uint64_t w = trace_->records[i].weight;
+    // An epoch ends where the next one starts: score the one that ended.
+    while (scored && epoch + 1 < config_.reference_sets->size() &&
+           m_.accesses >= (*config_.reference_first_access)[epoch + 1]) {
+      ScoreEpoch(epoch++);
+    }
     policy.BeginRecord(*this, i);
     if (state_[page] == PageState::kAbsent) {
       Tier t = policy.AllocTier(*this, page);
@@ -196,6 +220,7 @@ absl::Status Simulation::Run(Policy& policy) {
     }
   }
   if (win_acc > 0) close_window();
+  if (scored && epoch < config_.reference_sets->size()) ScoreEpoch(epoch);
   return absl::OkStatus();
 }
 

@@ -96,6 +96,13 @@ struct SimConfig {
   // Metrics are kept per window of this many accesses (time series, and the
   // time-to-90%-of-oracle measure).
   uint64_t window_accesses = 1 << 20;
+  // A demotion this soon after the page's promotion counts as a bounce.
+  int64_t bounce_window_ns = 10'000'000'000;
+  // The oracle's per-epoch FMEM sets and each epoch's first access index
+  // (OraclePolicy), when it ran first: at the end of every epoch the
+  // policy's FMEM is compared with that epoch's set (precision, recall).
+  const std::vector<std::vector<uint32_t>>* reference_sets = nullptr;
+  const std::vector<uint64_t>* reference_first_access = nullptr;
 };
 
 // Counters of one run; see benchmarks/README.md for the JSON names.
@@ -114,6 +121,11 @@ struct Metrics {
   uint64_t failed_promotions = 0;  // FMEM full at the time
   uint64_t hint_faults = 0;
   uint64_t samples = 0;
+  uint64_t promotions_bounced = 0;  // demoted within bounce_window_ns of promotion
+  // Per oracle epoch (SimConfig::reference_sets), at its end: the share of
+  // FMEM pages in the epoch's set, and of the set on FMEM.
+  std::vector<double> epoch_precision;
+  std::vector<double> epoch_recall;
   // Per window: accesses and FMEM accesses in it, modelled ns at its end.
   std::vector<uint64_t> win_accesses;
   std::vector<uint64_t> win_fmem;
@@ -180,10 +192,13 @@ class Simulation {
 
  private:
   void Place(uint32_t page, Tier t);
+  // Compares FMEM with the reference set of epoch `e`.
+  void ScoreEpoch(size_t e);
 
   const SimTrace* trace_;
   SimConfig config_;
   std::vector<PageState> state_;
+  std::vector<int64_t> promoted_at_ns_;  // -1: not promoted since its last demotion
   uint64_t fmem_used_ = 0;
   Metrics m_;
 };

@@ -1,4 +1,5 @@
 // Simulator core: latency arithmetic, span building, accounting.
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -77,6 +78,54 @@ TEST(Simulation, AccountsLatencyHitsAndCapacity) {
   EXPECT_TRUE(sim.Move(0, Tier::kSmem));
   EXPECT_TRUE(sim.Move(1, Tier::kFmem));
   EXPECT_DOUBLE_EQ(sim.metrics().migrate_ns, 2 * c.latency.MigrateNs(4096));
+}
+
+// Swaps pages 0 and 1 on every access of record 1 and 3 (a ping-pong).
+class PingPong final : public Policy {
+ public:
+  std::string Name() const override { return "pingpong"; }
+  double OnAccess(Simulation& sim, uint64_t index, uint32_t page) override {
+    (void)page;
+    if (index % 2 == 1) {
+      const uint32_t down = sim.state(0) == PageState::kFmem ? 0 : 1;
+      sim.Move(down, Tier::kSmem);
+      sim.Move(1 - down, Tier::kFmem);
+    }
+    return 0;
+  }
+};
+
+TEST(Simulation, CountsBouncesAndScoresAgainstTheReferenceSets) {
+  std::vector<Sample> r = {S(kBase), S(kBase + 4096), S(kBase), S(kBase + 4096)};
+  auto t = SimTrace::Build("t", r, 4096);
+  ASSERT_TRUE(t.ok());
+  SimConfig c;
+  c.fmem_capacity_pages = 1;
+  // Two epochs of two accesses: the reference puts page 0 on FMEM in the
+  // first, page 1 in the second.
+  const std::vector<std::vector<uint32_t>> sets = {{0}, {1}};
+  const std::vector<uint64_t> first = {0, 2};
+  c.reference_sets = &sets;
+  c.reference_first_access = &first;
+  Simulation sim(&*t, c);
+  PingPong p;
+  ASSERT_TRUE(sim.Run(p).ok());
+  // Record 1 moves 0 down and 1 up; record 3 moves 1 down again (within
+  // the bounce window: modelled time is microseconds) and 0 up.
+  EXPECT_EQ(sim.metrics().promotions, 2u);
+  EXPECT_EQ(sim.metrics().promotions_bounced, 1u);
+  // End of epoch 0 (after record 1): page 1 on FMEM, the set is {0}; end
+  // of epoch 1: page 0 on FMEM, the set is {1}.
+  ASSERT_EQ(sim.metrics().epoch_precision.size(), 2u);
+  EXPECT_EQ(sim.metrics().epoch_precision[0], 0);
+  EXPECT_EQ(sim.metrics().epoch_recall[1], 0);
+  // Without reference sets nothing is scored.
+  SimConfig plain;
+  plain.fmem_capacity_pages = 1;
+  Simulation sim2(&*t, plain);
+  PingPong p2;
+  ASSERT_TRUE(sim2.Run(p2).ok());
+  EXPECT_TRUE(sim2.metrics().epoch_precision.empty());
 }
 
 TEST(Simulation, HugePagesMoveWholeAndCostMore) {
