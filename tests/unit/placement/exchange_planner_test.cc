@@ -107,23 +107,37 @@ TEST(ExchangePlannerTest, SwapsHotSmemWithColdFmem) {
   EXPECT_EQ(again->moved_bytes(), 0u);
 }
 
+// A 4 MiB range [0,4) whose page counts are `pages` (weight: their sum),
+// [0,2) on FMEM and [2,4) on SMEM.
+struct CountedRange {
+  std::shared_ptr<PageHeatMap> pages = std::make_shared<PageHeatMap>();
+  InMemoryPageLocator loc;
+  CountedRange() {
+    loc.AddPages(kPid, At(0), At(2), kBasePageBytes, Tier::kFmem);
+    loc.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
+  }
+  void Count(Vaddr v, float count) { (*pages)[v / kBasePageBytes] = count; }
+  TrackerSnapshot Snap() const {
+    double weight = 0;
+    for (const auto& [vpn, c] : *pages) weight += c;
+    return TrackerSnapshot(1, {testing::WithCounts(R(0, 4, weight), *pages)},
+                           PageHeat{{kPid, pages}});
+  }
+};
+
 TEST(ExchangePlannerTest, PageResolvedRangeSwapsOnlyItsHotAndColdPages) {
-  // One 4 MiB range: [0,2) on FMEM (full, nothing free), [2,4) on SMEM;
-  // eight pages in the SMEM half are hot, one FMEM page is warm; the
-  // target holds eight pages.
-  auto pages = std::make_shared<PageHeatMap>();
+  // FMEM full, nothing free; eight pages in the SMEM half are hot, one
+  // FMEM page is warm; the target holds eight pages.
+  CountedRange f;
   std::vector<Vaddr> hot;
   for (int i = 0; i < 8; ++i) {
     hot.push_back(At(2) + (37 * i + 5) * kBasePageBytes);
-    (*pages)[hot.back() / kBasePageBytes] = 20;
+    f.Count(hot.back(), 20);
   }
   const Vaddr warm = At(0) + 7 * kBasePageBytes;
-  (*pages)[warm / kBasePageBytes] = 10;
-  TrackerSnapshot snap(1, {testing::WithCounts(R(0, 4, 170), *pages)},
-                       PageHeat{{kPid, pages}});
-  InMemoryPageLocator loc;
-  loc.AddPages(kPid, At(0), At(2), kBasePageBytes, Tier::kFmem);
-  loc.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
+  f.Count(warm, 10);
+  const TrackerSnapshot snap = f.Snap();
+  InMemoryPageLocator& loc = f.loc;
   const FmemState fmem{0, 0};
   auto plan = Plan(snap, loc, 8 * kBasePageBytes, fmem, Unlimited());
   ASSERT_TRUE(plan.ok()) << plan.status();
@@ -146,24 +160,17 @@ TEST(ExchangePlannerTest, PageResolvedRangeSwapsOnlyItsHotAndColdPages) {
 // sample: a promotion there must be worth page_exchange_gain times the
 // page it displaces.
 TEST(ExchangePlannerTest, PageResolvedExchangesNeedTheirGain) {
-  // [0,2) FMEM (full), [2,4) SMEM.  On FMEM: 8 pages counted 12; on SMEM
-  // 8 pages counted 14 (hotter, but by less than 1.25x) and many cold
-  // pages counted once.
-  auto pages = std::make_shared<PageHeatMap>();
+  // FMEM full.  On FMEM: 8 pages counted 12; on SMEM 8 pages counted 14
+  // (hotter, but by less than 1.25x) and many cold pages counted once.
+  CountedRange f;
   for (int i = 0; i < 8; ++i) {
-    (*pages)[(At(0) + (11 * i + 1) * kBasePageBytes) / kBasePageBytes] = 12;
-    (*pages)[(At(2) + (13 * i + 2) * kBasePageBytes) / kBasePageBytes] = 14;
+    f.Count(At(0) + (11 * i + 1) * kBasePageBytes, 12);
+    f.Count(At(2) + (13 * i + 2) * kBasePageBytes, 14);
   }
-  for (int i = 0; i < 200; ++i) (*pages)[At(0) / kBasePageBytes + 300 + i] = 1;
-  double weight = 0;
-  for (const auto& [vpn, c] : *pages) weight += c;
-  TrackerSnapshot snap(1, {testing::WithCounts(R(0, 4, weight), *pages)},
-                       PageHeat{{kPid, pages}});
-  InMemoryPageLocator loc;
-  loc.AddPages(kPid, At(0), At(2), kBasePageBytes, Tier::kFmem);
-  loc.AddPages(kPid, At(2), At(4), kBasePageBytes, Tier::kSmem);
-  // FMEM holds just the 8 warm pages' worth: the hot set is the 8 SMEM
-  // pages, which must displace the 8 warm ones.
+  for (int i = 0; i < 200; ++i) f.Count(At(0) + (300 + i) * kBasePageBytes, 1);
+  const TrackerSnapshot snap = f.Snap();
+  InMemoryPageLocator& loc = f.loc;
+  // The target holds 8 pages: the hot set is the 8 SMEM pages.
   const FmemState fmem{0, 0};
   PlannerConfig cfg = Unlimited();
   auto c = Classify(snap, loc, {8 * kBasePageBytes, 0});
@@ -173,7 +180,8 @@ TEST(ExchangePlannerTest, PageResolvedExchangesNeedTheirGain) {
   auto plan = PlanExchange(snap, *c, loc, fmem, cfg);
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->promote_bytes, 8 * kBasePageBytes);
-  // Now FMEM holds only the warm pages (the rest of [0,2) unmapped).
+  // With FMEM holding only the warm pages (the rest of [0,2) unmapped)
+  // the hot pages must displace them, and gain too little.
   InMemoryPageLocator warm_only;
   for (int i = 0; i < 8; ++i) {
     warm_only.AddPages(kPid, At(0) + (11 * i + 1) * kBasePageBytes,
