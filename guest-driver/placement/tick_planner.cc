@@ -50,10 +50,10 @@ class CachingLocator final : public PageLocator {
   using WindowWalks = std::array<WindowWalk, kCursorsPerRange>;
 
   CachingLocator(const PageLocator& inner, ResidencyCache& cache, WindowCursors& cursors,
-                 uint64_t tick, uint64_t refresh_ticks, uint64_t window_pages,
-                 uint64_t tick_pages)
-      : inner_(inner), cache_(cache), cursors_(cursors), tick_(tick), refresh_(refresh_ticks),
-        window_pages_(window_pages),
+                 PageLookupCache& page_lookups, uint64_t tick, uint64_t refresh_ticks,
+                 uint64_t window_pages, uint64_t tick_pages)
+      : inner_(inner), cache_(cache), cursors_(cursors), page_lookups_(page_lookups), tick_(tick),
+        refresh_(refresh_ticks), window_pages_(window_pages),
         pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
 
   absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
@@ -79,12 +79,36 @@ class CachingLocator final : public PageLocator {
   std::map<RangeKey, WindowWalks>& Walks() { return walks_; }
 
  private:
+  // One page, as the planner looks up the hot pages of a page-resolved
+  // range: answered from page_lookups_ while younger than refresh_ ticks
+  // (Plan forgets the pages it moves), so a hot set that is already on
+  // FMEM is not looked up page by page every tick.
+  absl::Status LookUpPage(Pid pid, Vaddr addr, absl::FunctionRef<bool(const PageInfo&)> fn) const {
+    const auto key = std::make_pair(pid, addr);
+    auto it = page_lookups_.find(key);
+    if (it == page_lookups_.end() || tick_ - it->second.tick >= refresh_) {
+      --pages_left_;
+      PageLookup found;
+      found.tick = tick_;
+      absl::Status st = inner_.ForEachPage(pid, addr, addr + kBasePageBytes, [&](const PageInfo& p) {
+        found.found = true;
+        found.page = p;
+        return false;
+      });
+      if (!st.ok()) return st;
+      it = page_lookups_.insert_or_assign(key, found).first;
+    }
+    if (it->second.found) fn(it->second.page);
+    return absl::OkStatus();
+  }
+
   absl::Status Walk(Pid pid, Vaddr start, Vaddr end, size_t want,
                     absl::FunctionRef<bool(const PageInfo&)> fn) const {
     // Past the tick's page budget the planner is shown nothing more (it
     // then plans fewer moves this tick, never unsafe ones).
     if (pages_left_ == 0) return absl::OkStatus();
     const uint64_t npages = (end - start) / kBasePageBytes;
+    if (npages == 1) return LookUpPage(pid, start, fn);
     const uint64_t window = std::min(
         window_pages_ == 0 ? npages : std::max(window_pages_, min_window_pages_), pages_left_);
     if (npages <= window) {
@@ -129,6 +153,7 @@ class CachingLocator final : public PageLocator {
   const PageLocator& inner_;
   ResidencyCache& cache_;
   WindowCursors& cursors_;
+  PageLookupCache& page_lookups_;
   mutable std::map<RangeKey, WindowWalks> walks_;
   uint64_t tick_, refresh_, window_pages_;
   uint64_t min_window_pages_ = 0;
@@ -193,6 +218,8 @@ void TickPlanner::Forget(Pid pid) {
   auto of_pid = [pid](const RangeKey& k) { return std::get<0>(k) == pid; };
   EraseIf(cache_, of_pid);
   EraseIf(cursors_, of_pid);
+  page_lookups_.erase(page_lookups_.lower_bound({pid, 0}),
+                      page_lookups_.upper_bound({pid, ~Vaddr{0}}));
   hold_.Forget(pid);
 }
 
@@ -212,7 +239,12 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
     EraseIf(cache_, dead);
     EraseIf(cursors_, dead);
   }
-  CachingLocator cached(locator, cache_, cursors_, in.tick,
+  // One-page lookups older than the refresh are of no use any more.
+  for (auto it = page_lookups_.begin(); it != page_lookups_.end();) {
+    const bool old = in.tick - it->second.tick >= static_cast<uint64_t>(config_.locate_refresh_ticks);
+    it = old ? page_lookups_.erase(it) : std::next(it);
+  }
+  CachingLocator cached(locator, cache_, cursors_, page_lookups_, in.tick,
                         static_cast<uint64_t>(config_.locate_refresh_ticks),
                         config_.locate_window_pages, config_.locate_tick_pages);
 
@@ -339,6 +371,9 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
     for (const auto* moves : {&round.demotions, &round.promotions}) {
       for (const PageMove& m : *moves) {
         if (auto it = FindRange(cache_, m.pid, m.addr); it != cache_.end()) cache_.erase(it);
+        // ... and so are the pages planned to move.
+        page_lookups_.erase(page_lookups_.lower_bound({m.pid, m.addr}),
+                            page_lookups_.lower_bound({m.pid, m.addr + m.bytes}));
         if (auto it = FindRange(walks, m.pid, m.addr); it != walks.end()) {
           // A promotion came from the walk for SMEM pages, a demotion
           // from the one for FMEM pages.

@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <map>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -174,6 +175,14 @@ using ResidencyCache = std::map<RangeKey, ResidencyEntry>;
 inline constexpr size_t kAnyTier = 2;
 inline constexpr size_t kCursorsPerRange = 3;
 using WindowCursors = std::map<RangeKey, std::array<uint64_t, kCursorsPerRange>>;
+// (pid, address) of a one-page lookup -> what it found (nothing, or the
+// page holding the address: a THP whole) and the tick it was made at.
+struct PageLookup {
+  bool found = false;
+  PageInfo page;
+  uint64_t tick = 0;
+};
+using PageLookupCache = std::map<std::pair<Pid, Vaddr>, PageLookup>;
 
 class TickPlanner {
  public:
@@ -195,6 +204,7 @@ class TickPlanner {
   TickPlannerConfig config_;
   ResidencyCache cache_;
   WindowCursors cursors_;
+  PageLookupCache page_lookups_;
   double move_cost_ns_per_mib_;
   uint64_t extra_headroom_bytes_ = 0;
   int64_t dip_ticks_ = 0;  // consecutive ticks free FMEM sat below headroom/4

@@ -30,9 +30,11 @@ class CountingLocator final : public PageLocator {
   }
   absl::Status ForEachPage(Pid pid, Vaddr start, Vaddr end,
                            absl::FunctionRef<bool(const PageInfo&)> fn) const override {
+    ++walks;
     return inner_.ForEachPage(pid, start, end, fn);
   }
   mutable int locates = 0;
+  mutable int walks = 0;
 
  private:
   const InMemoryPageLocator& inner_;
@@ -282,6 +284,15 @@ TEST(TickPlannerTest, ScatteredHotPagesOfOneRangeAllReachFmem) {
       ASSERT_TRUE(mem.Move(m.pid, m.addr, m.dest_tier).ok());
     }
   }
+  // Now all on FMEM: over locate_refresh_ticks (10) ticks each hot page
+  // is looked up once, not once per tick.
+  CountingLocator counting(mem);
+  for (uint64_t tick = 21; tick <= 30; ++tick) {
+    auto plan = p.Plan(snap, counting, Inputs(0, 0, tick), clock);
+    ASSERT_TRUE(plan.ok());
+    EXPECT_EQ(plan->exchange.moved_bytes(), 0u);
+  }
+  EXPECT_LE(counting.walks, 256 + 8) << "hot pages on FMEM were looked up every tick";
   int on_fmem = 0;
   for (Vaddr v : hot) {
     auto res = mem.Locate(kPid, v, v + kBasePageBytes);
