@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <tuple>
 #include <utility>
 
@@ -220,6 +221,36 @@ void RangeTracker::PrunePages(Process& p) {
     }
   }
   if (any) absl::erase_if(MutablePages(p), outside);
+}
+
+void RangeTracker::MakeRoomForNewPages() {
+  // Pages went uncounted this epoch for lack of room: forget the coldest
+  // counts down to 3/4 of the table, or pages counted early (start-up
+  // writes) would keep a hot set that came later out for good.
+  if (stats_.page_samples_unstored == unstored_at_epoch_ ||
+      stats_.page_counts < config_.max_page_counts) {
+    unstored_at_epoch_ = stats_.page_samples_unstored;
+    return;
+  }
+  unstored_at_epoch_ = stats_.page_samples_unstored;
+  std::vector<float> counts;
+  counts.reserve(stats_.page_counts);
+  for (const auto& [pid, p] : processes_) {
+    if (p.pages == nullptr) continue;
+    for (const auto& kv : *p.pages) counts.push_back(kv.second);
+  }
+  const size_t keep = config_.max_page_counts / 4 * 3;
+  if (counts.size() <= keep) return;
+  // Forget counts below the keep-th largest (ties may keep a few more).
+  std::nth_element(counts.begin(), counts.begin() + static_cast<ptrdiff_t>(keep), counts.end(),
+                   std::greater<>());
+  const float floor = counts[keep];
+  for (auto& [pid, p] : processes_) {
+    if (p.pages == nullptr || p.pages->empty()) continue;
+    absl::erase_if(MutablePages(p), [floor](const auto& kv) { return kv.second <= floor; });
+    RecountPageMoments(p);
+  }
+  RecountPages();
 }
 
 void RangeTracker::RecountPages() {
@@ -579,6 +610,7 @@ size_t RangeTracker::EndEpoch() {
     p.moments_stale = false;
   }
   RecountPages();
+  MakeRoomForNewPages();
   ++epoch_;
   ++stats_.epochs;
   PLACEMENT_CHECK(range_count_ <= config_.max_ranges);

@@ -61,10 +61,13 @@ struct RangeTrackerConfig {
   // Page level: besides its range, every sample of weight 1 counts for
   // its 4 KiB page, for at most this many pages over all processes (about
   // 20 bytes each; 0 turns page counts off).  Once the table is full a
-  // page not yet counted is not added until EndEpoch forgets some
-  // (stats().page_samples_unstored).  Ranges are the index; the counts
-  // tell the hot pages of a range from its cold ones (the classifier).
-  size_t max_page_counts = 262144;
+  // page not yet counted is not added (stats().page_samples_unstored);
+  // an EndEpoch after such a miss forgets the coldest counts down to 3/4
+  // of the table.  Ranges are the index; the counts tell the hot pages of
+  // a range from its cold ones (the classifier).  Every tick's
+  // classification costs O(counted pages) for ranges it resolves: 65,536
+  // (256 MiB of 4 KiB pages) bounds that in a TCG guest.
+  size_t max_page_counts = 65536;
   // Every EndEpoch multiplies page counts by this, in (0, 1]; slower than
   // decay_factor, since a page is sampled far less often than a range
   // and needs a longer memory for its count to mean anything.
@@ -173,6 +176,7 @@ class RangeTracker {
   // Forgets the counts of pages outside p's ranges.
   void PrunePages(Process& p);
   void RecountPages();
+  void MakeRoomForNewPages();
 
   RangeTrackerConfig config_;
   absl::flat_hash_map<Pid, Process> processes_;
@@ -183,6 +187,7 @@ class RangeTracker {
   size_t range_count_ = 0;
   uint64_t epoch_ = 0;
   RangeTrackerStats stats_;
+  uint64_t unstored_at_epoch_ = 0;  // stats_.page_samples_unstored at the last EndEpoch
 };
 
 }  // namespace tiervm::placement
