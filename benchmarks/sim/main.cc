@@ -34,7 +34,7 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
   --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
   tiervm (ours): --tick-ms=100 --epoch-ticks=1 --budget-pct=1 --min-sample-period=1009
                  --no-budget --sample-period=4093 --min-range-kib=2048 --decay=0.5
-                 --page-decay=0.97 --max-page-counts=262144 (0: no page counts)
+                 --page-decay=0.97 --max-page-counts=65536 (0: no page counts)
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
                  --rate-mib=256 --min-rate-mib=128 --min-hot-weight=4 (per MiB)
                  --min-exchange-gain=0 (off) --page-exchange-gain=1.25
