@@ -14,7 +14,6 @@ namespace tiervm::placement {
 namespace {
 
 constexpr double kMiB = 1 << 20;
-constexpr double kPagesPerMiB = kMiB / kBasePageBytes;
 // Counted pages of a page-resolved range are grouped by density into
 // bins of 1/8 octave before ranking (a range may have 100k counted pages;
 // the ranking sorts groups, and only the group at the boundary page by page).

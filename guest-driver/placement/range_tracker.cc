@@ -312,7 +312,10 @@ absl::Status RangeTracker::SetVmas(Pid pid, absl::Span<const Vma> vmas) {
   RecountRanges();
   EnforceBudget(pid);
   PrunePages(processes_[pid]);
-  RecountPageMoments(processes_[pid]);
+  // EnforceBudget may have merged ranges of any process.
+  for (auto& [other, q] : processes_) {
+    if (other == pid || q.moments_stale) RecountPageMoments(q);
+  }
   RecountPages();
   return absl::OkStatus();
 }
