@@ -75,7 +75,7 @@ absl::StatusOr<Classification> Classify(const TrackerSnapshot& snapshot,
   Classification c;
   c.target_fmem_bytes = config.fmem_capacity_bytes - config.headroom_bytes;
   c.cut_density = std::numeric_limits<double>::infinity();
-  const double min_density = config.min_hot_density_per_mib;
+  const double min_density = config.min_hot_weight_per_mib;
   const auto& ranges = snapshot.ranges();
   for (size_t i = 0; i < ranges.size(); ++i) {
     const RangeStats& r = ranges[i];
@@ -115,10 +115,7 @@ absl::StatusOr<Classification> Classify(const TrackerSnapshot& snapshot,
     const uint64_t resident = rc.residency.resident_bytes();
     if (rc.density > 0 && r.PageCountsOverDispersed(resident) &&
         snapshot.PagesOf(rc.pid) != nullptr) {
-      const double n = std::max(static_cast<double>(resident / kBasePageBytes),
-                                static_cast<double>(r.page_counted));
-      const double mean = r.page_sum / n;
-      const double var = r.page_sum_sq / n - mean * mean;
+      const auto [mean, var] = r.PageCountMoments(resident);
       // The gamma prior Gamma(alpha, beta) of a page's count has the
       // range's mean and its excess variance.
       rc.page_resolved = true;

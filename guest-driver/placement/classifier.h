@@ -44,7 +44,7 @@ struct ClassifierConfig {
   uint64_t headroom_bytes = 0;
   // Units (ranges, pages) with less sampled weight per MiB than this are
   // never hot: data touched once, at start-up, must not claim FMEM.
-  double min_hot_density_per_mib = 0;
+  double min_hot_weight_per_mib = 0;
 };
 
 struct RangeClass {
@@ -56,7 +56,7 @@ struct RangeClass {
   double density = 0;  // weight per resident MiB
   Residency residency;
   uint64_t hot_bytes = 0;  // resident bytes this range should have on FMEM
-  // Below the classifier's min_hot_density_per_mib: its pages weigh 0.
+  // Below the classifier's min_hot_weight_per_mib: its pages weigh 0.
   bool faint = false;
   // Page-resolved (see the file comment): a page's density is
   // density * (page_alpha + count) / ((page_beta + 1) * page_mean_count),

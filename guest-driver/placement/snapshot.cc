@@ -27,13 +27,18 @@ double RangeStats::WeightIn(Vaddr a, Vaddr b) const {
   return sum;
 }
 
-bool RangeStats::PageCountsOverDispersed(uint64_t present_bytes) const {
+RangeStats::CountMoments RangeStats::PageCountMoments(uint64_t present_bytes) const {
   const double n = std::max(static_cast<double>(present_bytes / kBasePageBytes),
                             static_cast<double>(page_counted));
-  if (page_counted < 2 || !(page_sum > 0) || n <= 0) return false;
+  if (n <= 0) return {};
   const double mean = page_sum / n;
-  const double var = page_sum_sq / n - mean * mean;
-  return var > mean * 1.01;
+  return {mean, page_sum_sq / n - mean * mean};
+}
+
+bool RangeStats::PageCountsOverDispersed(uint64_t present_bytes) const {
+  if (page_counted < 2 || !(page_sum > 0)) return false;
+  const CountMoments m = PageCountMoments(present_bytes);
+  return m.var > m.mean * 1.01;
 }
 
 TrackerSnapshot::TrackerSnapshot(uint64_t epoch, std::vector<RangeStats> ranges,

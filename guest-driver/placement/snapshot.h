@@ -46,9 +46,16 @@ struct RangeStats {
   }
   // Estimated weight in [a, b), assuming uniform access inside a sub-block.
   double WeightIn(Vaddr a, Vaddr b) const;
-  // True when the page counts, taken over `present_bytes` worth of 4 KiB
-  // pages (uncounted pages count 0), vary more than Poisson noise would
-  // make them (variance > mean): hot and cold pages share the range.
+  // Mean and variance of the page counts taken over `present_bytes` worth
+  // of 4 KiB pages (uncounted pages count 0; never fewer pages than are
+  // counted).
+  struct CountMoments {
+    double mean = 0;
+    double var = 0;
+  };
+  CountMoments PageCountMoments(uint64_t present_bytes) const;
+  // True when those counts vary more than Poisson noise would make them
+  // (variance > mean): hot and cold pages share the range.
   bool PageCountsOverDispersed(uint64_t present_bytes) const;
 };
 

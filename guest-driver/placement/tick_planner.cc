@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -229,12 +230,14 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   if (in.interval_ns <= 0) return absl::InvalidArgumentError("interval_ns must be > 0");
   const int64_t cpu0 = clock.OwnCpuNs();
   TickPlan out;
-  TrackerSnapshot snap = snapshot;
+  // The snapshot as given, or without the processes whose lookup failed.
+  std::optional<TrackerSnapshot> filtered;
+  const TrackerSnapshot* snap = &snapshot;
 
   // Forget ranges that no longer exist (split, merged, unmapped, exited).
   {
     absl::flat_hash_set<RangeKey> live;
-    for (const RangeStats& r : snap.ranges()) live.insert({r.pid, r.start, r.end});
+    for (const RangeStats& r : snapshot.ranges()) live.insert({r.pid, r.start, r.end});
     auto dead = [&live](const RangeKey& k) { return !live.contains(k); };
     EraseIf(cache_, dead);
     EraseIf(cursors_, dead);
@@ -251,7 +254,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   // Locate every range; a process whose lookup fails is left out of this
   // tick (the caller decides whether it is gone).
   absl::flat_hash_set<Pid> excluded;
-  for (const RangeStats& r : snap.ranges()) {
+  for (const RangeStats& r : snapshot.ranges()) {
     if (excluded.contains(r.pid)) continue;
     absl::StatusOr<Residency> res = cached.Locate(r.pid, r.start, r.end);
     if (!res.ok()) {
@@ -268,10 +271,11 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   }
   if (!excluded.empty()) {
     std::vector<RangeStats> keep;
-    for (const RangeStats& r : snap.ranges()) {
+    for (const RangeStats& r : snapshot.ranges()) {
       if (!excluded.contains(r.pid)) keep.push_back(r);
     }
-    snap = TrackerSnapshot(snap.epoch(), std::move(keep), snap.page_heat());
+    filtered.emplace(snapshot.epoch(), std::move(keep), snapshot.page_heat());
+    snap = &*filtered;
     for (Pid pid : excluded) Forget(pid);
   }
 
@@ -287,8 +291,8 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   ClassifierConfig ccfg;
   ccfg.fmem_capacity_bytes = out.fmem_capacity_bytes;
   ccfg.headroom_bytes = std::min(out.headroom_bytes, out.fmem_capacity_bytes);
-  ccfg.min_hot_density_per_mib = config_.min_hot_weight_per_mib;
-  absl::StatusOr<Classification> classes = Classify(snap, cached, ccfg);
+  ccfg.min_hot_weight_per_mib = config_.min_hot_weight_per_mib;
+  absl::StatusOr<Classification> classes = Classify(*snap, cached, ccfg);
   if (!classes.ok()) return classes.status();
   out.classes = std::move(*classes);
   // The planner demotes until free FMEM reaches the headroom.  Free memory
@@ -352,7 +356,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   const bool hold = config_.promote_hold_epochs > 0;
   hold_.Expire(snapshot.epoch());
   absl::StatusOr<ExchangePlan> plan =
-      PlanExchange(snap, out.classes, cached, fstate, pcfg, hold ? &hold_ : nullptr);
+      PlanExchange(*snap, out.classes, cached, fstate, pcfg, hold ? &hold_ : nullptr);
   if (!plan.ok()) return plan.status();
   out.exchange = std::move(*plan);
   if (hold) {

@@ -84,7 +84,7 @@ struct TickPlannerConfig {
   // real hardware is ~10x cheaper).
   double initial_move_cost_us_per_mib = 4000;
   // Memory whose sampled weight per MiB is below this is never hot
-  // (ClassifierConfig::min_hot_density_per_mib).  0 disables.
+  // (ClassifierConfig::min_hot_weight_per_mib, the same rule).  0 disables.
   double min_hot_weight_per_mib = 4.0;
   // Residency cache: re-locate a range every locate_refresh_ticks ticks;
   // walk at most locate_window_pages of one range per tick and

@@ -236,7 +236,7 @@ TEST(ClassifierPageLevelTest, FaintRangeKeepsItsHotPages) {
   // not.
   ScatteredHot f;
   ClassifierConfig cfg{ScatteredHot::kHot * kBasePageBytes, 0};
-  cfg.min_hot_density_per_mib = 2 * f.snap.ranges()[0].density();
+  cfg.min_hot_weight_per_mib = 2 * f.snap.ranges()[0].density();
   auto c = Classify(f.snap, f.loc, cfg);
   ASSERT_TRUE(c.ok());
   EXPECT_FALSE(c->ranges[0].faint);

@@ -308,7 +308,9 @@ TEST(RangeTrackerPageCountsTest, MomentsFollowSamplesEpochsAndSplits) {
     sum += r.page_sum;
     counted += r.page_counted;
     const bool holds_first = r.start <= At(1) && At(1) < r.end;
-    if (holds_first) EXPECT_NEAR(r.page_sum, 4 * 0.97, 1e-5);
+    if (holds_first) {
+      EXPECT_NEAR(r.page_sum, 4 * 0.97, 1e-5);
+    }
   }
   EXPECT_EQ(counted, 2u);
   EXPECT_NEAR(sum, 5 * 0.97, 1e-5);
@@ -403,7 +405,9 @@ TEST(RangeTrackerPageCountsTest, IncrementalMomentsMatchTheCounts) {
                                    : static_cast<double>(rng() % 8192) / 256;
       t.Ingest(Sample{kPid, At(mib) / kBasePageBytes * kBasePageBytes, AccessKind::kLoad, 1, 0});
     }
-    if (epoch == 100) ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(24)}}).ok());
+    if (epoch == 100) {
+      ASSERT_TRUE(t.SetVmas(kPid, {{At(0), At(24)}}).ok());
+    }
     t.EndEpoch();
     const TrackerSnapshot s = t.Snapshot();
     const PageHeatMap* m = s.PagesOf(kPid);
