@@ -84,7 +84,7 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
     const int64_t own = std::max<int64_t>(0, cpu - last_cpu_ns_);
     const double spent_ns =
         static_cast<double>(own - std::clamp<int64_t>(exempt_cpu_ns, 0, own)) +
-        static_cast<double>(samples) * config_.sample_cost_ns +
+        static_cast<double>(samples) * RecordCostNs() +
         static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
     credit_ns_ = std::max(-debt_cap_ns_,
                           static_cast<int64_t>(static_cast<double>(credit_ns_) - spent_ns));
@@ -100,12 +100,12 @@ BudgetReport BudgetController::Update(uint64_t samples, uint64_t pages_scanned,
   // The caller's split cannot exceed what the clock saw.
   const int64_t other_ns = std::clamp<int64_t>(other_cpu_ns, 0, own_ns);
   const int64_t exempt_ns = std::clamp<int64_t>(exempt_cpu_ns, 0, other_ns);
-  const double estimated_ns = static_cast<double>(samples) * config_.sample_cost_ns +
+  const double estimated_ns = static_cast<double>(samples) * RecordCostNs() +
                               static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page;
   r.own_cpu_pct = 100.0 * static_cast<double>(own_ns) / window;
   r.other_pct = 100.0 * static_cast<double>(other_ns) / window;
   r.exempt_pct = 100.0 * static_cast<double>(exempt_ns) / window;
-  r.sampling_pct = 100.0 * static_cast<double>(samples) * config_.sample_cost_ns / window;
+  r.sampling_pct = 100.0 * static_cast<double>(samples) * RecordCostNs() / window;
   r.scan_pct =
       100.0 * static_cast<double>(pages_scanned) * config_.scan_cost_ns_per_page / window;
   r.used_pct = r.own_cpu_pct + r.sampling_pct + r.scan_pct;

@@ -81,7 +81,10 @@ struct BudgetConfig {
   double max_step = 2.0;
   // Weight of the newest window in the smoothed use, (0, 1].
   double smoothing = 0.5;
-  double sample_cost_ns = 250;        // per PEBS record, paid by the workload
+  // Per PEBS record, paid by the workload; only with the sample-period
+  // knob (an accessed-bit sample costs the workload nothing: its scan is
+  // priced per page, and the daemon's handling is its own CPU).
+  double sample_cost_ns = 250;
   double scan_cost_ns_per_page = 20;  // per PTE the A-bit scanner visits
   uint64_t min_sample_period = 1009;  // events per sample; primes avoid
   uint64_t max_sample_period = 1048573;  // aliasing with loop strides
@@ -144,6 +147,12 @@ class BudgetController {
   const BudgetReport& last_report() const { return last_; }
 
  private:
+  // What one sample costs the workload: a PEBS record's sample_cost_ns
+  // with the sample-period knob, nothing with the scan rate.
+  double RecordCostNs() const {
+    return config_.knob == SamplingKnob::kSamplePeriod ? config_.sample_cost_ns : 0.0;
+  }
+
   BudgetConfig config_;
   const Clock* clock_;
   bool started_ = false;

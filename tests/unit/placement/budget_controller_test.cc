@@ -168,6 +168,26 @@ TEST(BudgetControllerTest, ScanRateKnobIsBoundedByTheScanLimitsOnly) {
   }
 }
 
+// An accessed-bit sample is a young page the daemon read: it costs the
+// workload nothing beyond the scan, which is priced per page.  Charging it
+// a PEBS record's cost billed a 64 MiB hot set ~4 ms per pass that nobody
+// spent.
+TEST(BudgetControllerTest, RecordCostOnlyWithTheSamplePeriodKnob) {
+  for (SamplingKnob knob : {SamplingKnob::kScanRate, SamplingKnob::kSamplePeriod}) {
+    FakeClock clock;
+    BudgetConfig config;
+    config.knob = knob;
+    BudgetController bc(config, &clock);
+    bc.Update(0, 0);
+    clock.Advance(kWindowNs, 0);
+    const BudgetReport r = bc.Update(16384, 1000);
+    const double scan_ns = 1000 * config.scan_cost_ns_per_page;
+    const double record_ns = knob == SamplingKnob::kSamplePeriod ? 16384 * config.sample_cost_ns : 0;
+    EXPECT_DOUBLE_EQ(r.sampling_pct, 100.0 * record_ns / kWindowNs);
+    EXPECT_DOUBLE_EQ(r.used_pct, 100.0 * (scan_ns + record_ns) / kWindowNs);
+  }
+}
+
 TEST(BudgetControllerTest, FirstUpdateOnlyStartsTheWindow) {
   FakeClock clock;
   BudgetController bc(BudgetConfig(), &clock);
