@@ -33,6 +33,12 @@ absl::StatusOr<std::unique_ptr<AbitSampleSource>> AbitSampleSource::Create(
   if (!std::isfinite(options.max_pass_s) || options.max_pass_s < 0) {
     return absl::InvalidArgumentError("abit source: max_pass_s must be finite and >= 0");
   }
+  if (options.coalesce_bytes < kPage || options.coalesce_bytes > 64 * kPage ||
+      (options.coalesce_bytes & (options.coalesce_bytes - 1)) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "abit source: coalesce_bytes ", options.coalesce_bytes,
+        " must be a power of two from 4096 to 262144"));
+  }
   if (options.min_scan_interval_ms < 0) {
     return absl::InvalidArgumentError("abit source: min_scan_interval_ms must be >= 0");
   }
@@ -55,6 +61,7 @@ absl::Status AbitSampleSource::SetTargets(placement::Pid pid, std::vector<placem
   std::sort(vmas.begin(), vmas.end(),
             [](const placement::Vma& a, const placement::Vma& b) { return a.start < b.start; });
   std::vector<placement::Vma> joined;
+  std::vector<placement::Vaddr> joins;
   for (const placement::Vma& v : vmas) {
     if (!joined.empty() && v.start < joined.back().end) {
       return absl::InvalidArgumentError(absl::StrCat("abit source: pid ", pid,
@@ -62,6 +69,7 @@ absl::Status AbitSampleSource::SetTargets(placement::Pid pid, std::vector<placem
     }
     if (!joined.empty() && v.start == joined.back().end) {
       joined.back().end = v.end;
+      joins.push_back(v.start);
     } else {
       joined.push_back(v);
     }
@@ -71,12 +79,18 @@ absl::Status AbitSampleSource::SetTargets(placement::Pid pid, std::vector<placem
     return absl::OkStatus();
   }
   targets_[pid] = std::move(joined);
+  if (joins.empty()) {
+    joins_.erase(pid);
+  } else {
+    joins_[pid] = std::move(joins);
+  }
   return absl::OkStatus();
 }
 
 void AbitSampleSource::RemoveTarget(placement::Pid pid) {
   if (have_cursor_ && cursor_pid_ == pid) AdvanceToNextPid();
   targets_.erase(pid);
+  joins_.erase(pid);
   if (targets_.empty()) have_cursor_ = false;
 }
 
@@ -243,10 +257,31 @@ absl::StatusOr<uint64_t> AbitSampleSource::ScanProcess(placement::Pid pid, uint6
   return std::max<uint64_t>(scan.scanned_pages, 1);
 }
 
+namespace {
+// Bits in [from, to) set in `young` and clear in `huge`: young pages
+// mapped by a PTE (bit i is bit i % 64 of word i / 64).
+uint64_t CountSmallYoung(const uint64_t* young, const uint64_t* huge, uint64_t from, uint64_t to) {
+  uint64_t n = 0;
+  while (from < to) {
+    const uint64_t word = from / 64;
+    const uint64_t lo = from % 64;
+    const uint64_t hi = std::min<uint64_t>(64, lo + (to - from));
+    uint64_t mask = hi == 64 ? ~0ull : (1ull << hi) - 1;
+    mask &= ~((1ull << lo) - 1);
+    n += static_cast<uint64_t>(__builtin_popcountll(young[word] & ~huge[word] & mask));
+    from += hi - lo;
+  }
+  return n;
+}
+}  // namespace
+
 void AbitSampleSource::EmitRange(placement::Pid pid, const hballoon_scan_range& r,
                                  const uint64_t* young, const uint64_t* huge, int64_t now_ns) {
   const uint64_t npages = r.len / kPage;
   const uint64_t end = r.start + r.len;
+  const std::vector<placement::Vaddr>* joins = nullptr;
+  if (auto it = joins_.find(pid); it != joins_.end()) joins = &it->second;
+  const uint64_t block = options_.coalesce_bytes;
   uint64_t i = 0;
   while (i < npages) {
     const uint64_t word = young[i / 64] >> (i % 64);
@@ -272,8 +307,21 @@ void AbitSampleSource::EmitRange(placement::Pid pid, const hballoon_scan_range& 
       i = (pmd_end - r.start) / kPage;
       continue;
     }
-    pending_.push_back(placement::Sample{pid, addr, placement::AccessKind::kLoad, 1, now_ns});
-    ++i;
+    // The young 4 KiB pages of this block, up to the next VMA joined on.
+    uint64_t group_end = std::min(end, (addr / block + 1) * block);
+    if (joins != nullptr) {
+      auto j = std::upper_bound(joins->begin(), joins->end(), addr);
+      if (j != joins->end()) group_end = std::min(group_end, *j);
+    }
+    const uint64_t to = (group_end - r.start) / kPage;
+    // A block never holds part of a THP (both are aligned, a THP is the
+    // larger), but a PMD's bits are not counted as 4 KiB pages regardless.
+    const uint64_t w = CountSmallYoung(young, huge, i, to);
+    if (w > 0) {
+      pending_.push_back(placement::Sample{pid, addr, placement::AccessKind::kLoad,
+                                           static_cast<uint32_t>(w), now_ns});
+    }
+    i = to;
   }
 }
 

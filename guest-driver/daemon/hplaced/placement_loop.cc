@@ -609,6 +609,12 @@ absl::Status PlacementLoop::Tick() {
   if (deps_.source_control != nullptr) {
     deps_.source_control->SetRates(budget_.sample_period(), budget_.scan_pages_per_s());
   }
+  spdlog::trace(
+      "tick {}: {} samples ({}) in {:.1f} ms, {} pages scanned, passes {}, epochs {}, "
+      "scan rate {:.0f} pages/s, debt {}, skip {}",
+      counters_.ticks, n, paused ? "paused" : duty_skip ? "duty skip" : floor_read ? "floor" : "read",
+      static_cast<double>(sample_ns) / 1e6, scanned, passes, counters_.epochs,
+      budget_.scan_pages_per_s(), budget_.in_debt(), sampling_skip_ticks_);
   if (config_.telemetry_interval_ms > 0 &&
       now - last_telemetry_ns_ >= config_.telemetry_interval_ms * 1'000'000) {
     last_telemetry_ns_ = now;

@@ -1,5 +1,7 @@
 #include "daemon/hplaced/sources.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "daemon/adapters/sample_source_factory.h"
@@ -51,6 +53,11 @@ absl::StatusOr<std::unique_ptr<OpenedSource>> OpenSource(const HplacedConfig& co
   opts.replay_path = config.trace_file;
   opts.abit.scan_rate_pages_per_s = config.budget.initial_scan_pages_per_s;
   opts.abit.max_pass_s = config.max_scan_pass_s;
+  // Young pages are reported per 256 KiB block, finer only where the
+  // tracker is configured to cut ranges finer (its page counts are off
+  // with this source: PlacementLoop).
+  opts.abit.coalesce_bytes = std::clamp<uint64_t>(
+      config.tracker.min_range_bytes, placement::kBasePageBytes, opts.abit.coalesce_bytes);
   opts.perf.sample_period = config.budget.initial_sample_period | 1;
   out->perf_ops = std::make_unique<adapters::LinuxPerfEventOps>();
   out->perf_encoder = std::make_unique<adapters::LibpfmEncoder>();

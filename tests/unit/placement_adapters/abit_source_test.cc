@@ -81,7 +81,9 @@ TEST(AbitSource, YoungPagesBecomeSamplesOnce) {
   clock.Advance(5'000'000, 0);
   const uint64_t base = 0x7f0000000000;
   dev.Map(42, base, 1000 * kPg);
-  auto src = Make(&dev, &clock);
+  AbitSourceOptions o;
+  o.coalesce_bytes = kPg;  // every page its own sample
+  auto src = Make(&dev, &clock, o);
   ASSERT_TRUE(src->SetTargets(42, {{base, base + 1000 * kPg}}).ok());
   std::set<uint64_t> hot = {base, base + 17 * kPg, base + 999 * kPg};
   for (uint64_t a : hot) dev.Touch(42, a + 123);
@@ -98,6 +100,37 @@ TEST(AbitSource, YoungPagesBecomeSamplesOnce) {
   EXPECT_EQ(src->stats().young_pages, 3u);
   EXPECT_EQ(src->stats().present_pages, 2000u);  // two scans
   EXPECT_FALSE(src->Exhausted());
+}
+
+// By default young pages come per 256 KiB block: one sample at the first
+// young page, weighing the block's young pages; a block stops at a VMA
+// joined to the one before it (a tracker range may end there).
+TEST(AbitSource, YoungPagesAreCoalescedPerBlock) {
+  FakeHballoonDev dev;
+  placement::FakeClock clock;
+  const uint64_t base = 0x7f0000000000;  // 256 KiB aligned
+  dev.Map(42, base, 1000 * kPg);
+  auto src = Make(&dev, &clock);
+  // Two adjacent VMAs, joined for scanning: the second starts at page 100.
+  ASSERT_TRUE(src->SetTargets(42, {{base, base + 100 * kPg}, {base + 100 * kPg, base + 1000 * kPg}})
+                  .ok());
+  for (uint64_t page : {0u, 17u, 63u, 64u, 98u, 99u, 100u, 101u, 999u}) dev.Touch(42, base + page * kPg);
+  std::map<uint64_t, uint32_t> got;  // first young page -> weight
+  uint64_t weight = 0;
+  for (const Sample& s : ReadAll(*src)) {
+    EXPECT_EQ(got.count((s.vaddr - base) / kPg), 0u);
+    got[(s.vaddr - base) / kPg] = s.weight;
+    weight += s.weight;
+  }
+  const std::map<uint64_t, uint32_t> want = {{0, 3}, {64, 3}, {100, 2}, {999, 1}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(weight, src->stats().young_pages);
+  // Validated: a power of two from one page to one bitmap word.
+  AbitSourceOptions o;
+  for (uint64_t bad : {uint64_t{0}, uint64_t{2048}, 3 * kPg, 128 * kPg}) {
+    o.coalesce_bytes = bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(AbitSampleSource::Create(&dev, &clock, o).status())) << bad;
+  }
 }
 
 TEST(AbitSource, NoClearKeepsBits) {
@@ -118,6 +151,7 @@ TEST(AbitSource, RoundRobinRevisitsEveryPageEachPass) {
   placement::FakeClock clock;
   AbitSourceOptions o;
   o.max_pages_per_read = 256;
+  o.coalesce_bytes = kPg;
   auto src = Make(&dev, &clock, o);
   // Three processes, several areas each (more than 64 in one of them).
   std::map<int, std::vector<Vma>> layout;
@@ -304,7 +338,9 @@ TEST(AbitSource, ShortOutputLosesNothing) {
   placement::FakeClock clock;
   dev.Map(8, 0x200000, 500 * kPg);
   for (uint64_t i = 0; i < 500; ++i) dev.Touch(8, 0x200000 + i * kPg);
-  auto src = Make(&dev, &clock);
+  AbitSourceOptions o;
+  o.coalesce_bytes = kPg;
+  auto src = Make(&dev, &clock, o);
   ASSERT_TRUE(src->SetTargets(8, {{0x200000, 0x200000 + 500 * kPg}}).ok());
   std::set<uint64_t> seen;
   std::vector<Sample> buf(7);
