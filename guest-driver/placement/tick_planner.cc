@@ -50,17 +50,21 @@ class CachingLocator final : public PageLocator {
   };
   using WindowWalks = std::array<WindowWalk, kCursorsPerRange>;
 
+  // `idle`: ranges located again only after idle_refresh_ticks (borrowed,
+  // must outlive the locator).
   CachingLocator(const PageLocator& inner, ResidencyCache& cache, WindowCursors& cursors,
                  PageLookupCache& page_lookups, uint64_t tick, uint64_t refresh_ticks,
+                 const absl::flat_hash_set<RangeKey>& idle, uint64_t idle_refresh_ticks,
                  uint64_t window_pages, uint64_t tick_pages)
       : inner_(inner), cache_(cache), cursors_(cursors), page_lookups_(page_lookups), tick_(tick),
-        refresh_(refresh_ticks), window_pages_(window_pages),
-        pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
+        refresh_(refresh_ticks), idle_(idle), idle_refresh_(idle_refresh_ticks),
+        window_pages_(window_pages), pages_left_(tick_pages == 0 ? ~uint64_t{0} : tick_pages) {}
 
   absl::StatusOr<Residency> Locate(Pid pid, Vaddr start, Vaddr end) const override {
     auto key = std::make_tuple(pid, start, end);
     auto it = cache_.find(key);
-    if (it != cache_.end() && tick_ - it->second.tick < refresh_) return it->second.res;
+    const uint64_t refresh = idle_.contains(key) ? idle_refresh_ : refresh_;
+    if (it != cache_.end() && tick_ - it->second.tick < refresh) return it->second.res;
     absl::StatusOr<Residency> r = inner_.Locate(pid, start, end);
     cache_[key] = ResidencyEntry{r, tick_};
     return r;
@@ -156,7 +160,9 @@ class CachingLocator final : public PageLocator {
   WindowCursors& cursors_;
   PageLookupCache& page_lookups_;
   mutable std::map<RangeKey, WindowWalks> walks_;
-  uint64_t tick_, refresh_, window_pages_;
+  uint64_t tick_, refresh_;
+  const absl::flat_hash_set<RangeKey>& idle_;
+  uint64_t idle_refresh_, window_pages_;
   uint64_t min_window_pages_ = 0;
   mutable uint64_t pages_left_;
 };
@@ -184,9 +190,12 @@ absl::Status TickPlannerConfig::Validate() const {
     return absl::InvalidArgumentError(
         "need initial_move_cost_us_per_mib > 0 and min_hot_weight_per_mib >= 0");
   }
-  if (locate_refresh_ticks < 1 || restore_after_ticks < 0 || promote_hold_epochs < 0) {
+  if (locate_refresh_ticks < 1 ||
+      (locate_idle_refresh_ticks != 0 && locate_idle_refresh_ticks < locate_refresh_ticks) ||
+      restore_after_ticks < 0 || promote_hold_epochs < 0) {
     return absl::InvalidArgumentError(
-        "need locate_refresh_ticks >= 1, restore_after_ticks >= 0 and promote_hold_epochs >= 0");
+        "need locate_refresh_ticks >= 1, locate_idle_refresh_ticks 0 or >= locate_refresh_ticks, "
+        "restore_after_ticks >= 0 and promote_hold_epochs >= 0");
   }
   return absl::OkStatus();
 }
@@ -247,8 +256,27 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
     const bool old = in.tick - it->second.tick >= static_cast<uint64_t>(config_.locate_refresh_ticks);
     it = old ? page_lookups_.erase(it) : std::next(it);
   }
+  // Idle ranges: sampled weight per resident MiB (as last located) below
+  // the faint threshold, or none at all.  Their residency changes only by
+  // moves this planner makes (which forget the entry) or by the kernel
+  // (reclaim, a rare fallback): a page they gain is touched, hence sampled,
+  // and the range stops being idle.  Under TCG locating was hplaced's
+  // largest budgeted cost, mostly spent re-reading cold data.
+  absl::flat_hash_set<RangeKey> idle;
+  for (const RangeStats& r : snapshot.ranges()) {
+    if (config_.locate_idle_refresh_ticks == 0) break;
+    const RangeKey key{r.pid, r.start, r.end};
+    auto it = cache_.find(key);
+    if (it == cache_.end() || !it->second.res.ok()) continue;
+    const double resident_mib = static_cast<double>(it->second.res->resident_bytes()) / (1 << 20);
+    if (r.weight <= 0 ||
+        (resident_mib > 0 && r.weight / resident_mib < config_.min_hot_weight_per_mib)) {
+      idle.insert(key);
+    }
+  }
   CachingLocator cached(locator, cache_, cursors_, page_lookups_, in.tick,
-                        static_cast<uint64_t>(config_.locate_refresh_ticks),
+                        static_cast<uint64_t>(config_.locate_refresh_ticks), idle,
+                        static_cast<uint64_t>(config_.locate_idle_refresh_ticks),
                         config_.locate_window_pages, config_.locate_tick_pages);
 
   // Locate every range; a process whose lookup fails is left out of this

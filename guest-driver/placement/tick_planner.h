@@ -10,8 +10,9 @@
 //      page-resolved ones);
 //   2. locates every range through a residency cache (CachingLocator):
 //      lookups are the daemon's largest cost, so a range's residency is
-//      kept for locate_refresh_ticks ticks and forgotten when pages of it
-//      are planned to move or the range no longer exists; a long range is
+//      kept for locate_refresh_ticks ticks (locate_idle_refresh_ticks
+//      for a range sampled too little to be hot) and forgotten when pages
+//      of it are planned to move or the range no longer exists; a long range is
 //      listed one window at a time, and its window advances only once it
 //      has nothing left to move;
 //   3. FMEM capacity = tracked bytes on FMEM + free FMEM - the balloon's
@@ -92,6 +93,14 @@ struct TickPlannerConfig {
   // where it is while it still holds pages to move, and moves on to the
   // next one otherwise.
   int64_t locate_refresh_ticks = 10;
+  // ... and an idle range (sampled weight per resident MiB below
+  // min_hot_weight_per_mib, or none) every locate_idle_refresh_ticks
+  // ticks (0: no such rule; else >= locate_refresh_ticks).  Only for a
+  // source that samples every page touched (accessed bits): a page the
+  // range gains is then sampled, so only moves, which forget the entry, or
+  // the kernel change an idle range's residency.  A sampled source (PEBS,
+  // the simulator's traces) can fill a range without a sample.
+  int64_t locate_idle_refresh_ticks = 0;
   uint64_t locate_window_pages = 4096;
   uint64_t locate_tick_pages = 0;
   // ENOMEM on FMEM grows the headroom by enomem_step_bytes per tick, up to

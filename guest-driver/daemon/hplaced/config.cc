@@ -159,6 +159,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
        Int(0, 1 << 20, [](auto& c, int64_t v) { c.planner.restore_after_ticks = v; })},
       {"placement.locate_refresh_ticks",
        Int(1, 1 << 20, [](auto& c, int64_t v) { c.planner.locate_refresh_ticks = v; })},
+      {"placement.locate_idle_refresh_ticks",
+       Int(0, 1 << 20, [](auto& c, int64_t v) { c.planner.locate_idle_refresh_ticks = v; })},
       {"placement.locate_window_pages", Int(0, 1 << 28, [](auto& c, int64_t v) {
          c.planner.locate_window_pages = static_cast<uint64_t>(v);
        })},

@@ -22,6 +22,11 @@
 
 namespace tiervm::hplaced {
 
+// placement.locate_idle_refresh_ticks when left at 0 ("auto") and the
+// source is the accessed-bit scanner (main.cc; tick_planner.h: why only
+// there).
+inline constexpr int64_t kAbitLocateIdleRefreshTicks = 60;
+
 struct HplacedConfig {
   // [daemon]
   int64_t tick_ms = 1000;             // one tick: read samples, plan, move

@@ -223,6 +223,14 @@ int main(int argc, char** argv) {
                  config.tracker.max_page_counts);
     config.tracker.max_page_counts = 0;
   }
+  // placement.locate_idle_refresh_ticks = 0 is "auto": with accessed bits
+  // every page a range gains is sampled, so an idle range's residency
+  // stays true for longer (tick_planner.h); a sampled source gets no
+  // such rule.
+  if (config.planner.locate_idle_refresh_ticks == 0 && src->name == "abit") {
+    config.planner.locate_idle_refresh_ticks =
+        std::max<int64_t>(tiervm::hplaced::kAbitLocateIdleRefreshTicks, config.planner.locate_refresh_ticks);
+  }
 
   tiervm::hplaced::ProcfsSystemView system;
   tiervm::adapters::LinuxPageMoveSyscall syscall;

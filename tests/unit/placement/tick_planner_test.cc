@@ -456,7 +456,7 @@ TEST(TickPlannerTest, ResidencyIsCachedAndRefreshedAfterMovesOrAge) {
   World w;
   CountingLocator counting(w.mem);
   TickPlannerConfig c;
-  c.locate_refresh_ticks = 5;
+  c.locate_refresh_ticks = 5;  // no idle rule by default: the next test
   c.min_rate_mib_per_s = 0;
   TickPlanner p(c);
   FakeClock clock;
@@ -475,6 +475,35 @@ TEST(TickPlannerTest, ResidencyIsCachedAndRefreshedAfterMovesOrAge) {
   const int after_plan = counting.locates;
   ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 10 * kSecond, 17), clock).ok());
   EXPECT_GE(counting.locates - after_plan, 2);  // the hot and the cold range
+}
+
+// Ranges sampled too little to be hot are located again only after
+// locate_idle_refresh_ticks; the hot one at locate_refresh_ticks.  Their
+// pages change place only by moves (which forget the entry) or the kernel.
+TEST(TickPlannerTest, IdleRangesAreLocatedLessOften) {
+  World w;  // ranges: 0-64 weight 8 and 200-232 weight 4 (idle), 100-116 hot
+  CountingLocator counting(w.mem);
+  TickPlannerConfig c;
+  c.locate_refresh_ticks = 5;
+  c.locate_idle_refresh_ticks = 20;
+  c.min_rate_mib_per_s = 0;
+  TickPlanner p(c);
+  FakeClock clock;
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 10), clock).ok());
+  const int first = counting.locates;
+  EXPECT_EQ(first, 3);
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 15), clock).ok());
+  EXPECT_EQ(counting.locates - first, 1) << "only the hot range aged out";
+  ASSERT_TRUE(p.Plan(w.Snap(), counting, Inputs(2, 0, 30), clock).ok());
+  EXPECT_EQ(counting.locates - first, 4) << "all three, 20 ticks on";
+  // A range that gains weight stops being idle at once.
+  TrackerSnapshot warmer(2, {R(0, 64, 8), R(100, 116, 4096), R(200, 232, 4096)});
+  ASSERT_TRUE(p.Plan(warmer, counting, Inputs(2, 0, 35), clock).ok());
+  EXPECT_EQ(counting.locates - first, 6) << "the hot range and the one that warmed";
+  c.locate_idle_refresh_ticks = 4;
+  EXPECT_FALSE(c.Validate().ok()) << "idle refresh shorter than the refresh";
+  c.locate_idle_refresh_ticks = 0;
+  EXPECT_TRUE(c.Validate().ok()) << "no idle rule";
 }
 
 // A lookup that fails leaves that process out of the plan and says so;
