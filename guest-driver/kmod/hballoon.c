@@ -59,6 +59,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/bits.h>
+#include <linux/capability.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
@@ -78,7 +79,9 @@
 #include <linux/rcupdate.h>
 #include <linux/rwsem.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/smp.h>
@@ -1407,22 +1410,111 @@ static int hballoon_scan_check(const struct hballoon_scan *scan,
 	return 0;
 }
 
+/*
+ * May the caller read the page tables of @task (whose memory map is @mm)?
+ *
+ * Opening /dev/hballoon takes CAP_SYS_ADMIN, but an open fd outlives the
+ * privileges of whoever opened it: a daemon that drops them, an fd passed
+ * over a socket or inherited.  So every SCAN_YOUNG and LOCATE call is
+ * checked against the caller's credentials at the time of the call, by the
+ * rules of ptrace_may_access(task, PTRACE_MODE_READ_FSCREDS), the check
+ * /proc/PID/pagemap and process_madvise() make.  Neither that function nor
+ * security_ptrace_access_check() is exported to modules (6.1 and 6.12
+ * Module.symvers), so its credential rules are restated here:
+ *  - a process may always look at itself (its thread group);
+ *  - otherwise the caller's fsuid/fsgid must equal the target's real,
+ *    effective and saved ids, or the caller has CAP_SYS_PTRACE in the
+ *    target's user namespace;
+ *  - a non-dumpable target (setuid, or one that dropped privileges)
+ *    needs CAP_SYS_PTRACE in its mm's user namespace;
+ *  - the capability LSM's rule: a target holding capabilities the caller
+ *    does not have effective (or in another user namespace) needs
+ *    CAP_SYS_PTRACE.
+ * Other LSMs (SELinux, AppArmor, Yama) cannot be asked from a module.  READ
+ * rather than ATTACH: the two differ only in what LSMs decide.
+ * Called under task_lock(), as ptrace_may_access() runs its checks.
+ */
+static bool hballoon_may_read_task(struct task_struct *task,
+				   struct mm_struct *mm)
+{
+	const struct cred *cred = current_cred();
+	const struct cred *tcred;
+	bool ids_match, ok;
+
+	if (same_thread_group(task, current))
+		return true;
+
+	rcu_read_lock();
+	tcred = __task_cred(task);
+	ids_match = uid_eq(cred->fsuid, tcred->uid) &&
+		    uid_eq(cred->fsuid, tcred->euid) &&
+		    uid_eq(cred->fsuid, tcred->suid) &&
+		    gid_eq(cred->fsgid, tcred->gid) &&
+		    gid_eq(cred->fsgid, tcred->egid) &&
+		    gid_eq(cred->fsgid, tcred->sgid);
+	/* (ids or CAP_SYS_PTRACE) and (capability LSM or CAP_SYS_PTRACE) */
+	ok = (ids_match && cred->user_ns == tcred->user_ns &&
+	      cap_issubset(tcred->cap_permitted, cred->cap_effective)) ||
+	     ns_capable(tcred->user_ns, CAP_SYS_PTRACE);
+	rcu_read_unlock();
+	if (!ok)
+		return false;
+
+	/*
+	 * Dumpability after the credentials: commit_creds() changes them in
+	 * the other order, so a task dropping privileges is never seen with
+	 * the new ids and the old dumpability.
+	 */
+	smp_rmb();
+	return get_dumpable(mm) == SUID_DUMP_USER ||
+	       ns_capable(mm->user_ns, CAP_SYS_PTRACE);
+}
+
+/*
+ * The memory map of process @nr (caller's pid namespace) with a reference,
+ * or ERR_PTR: -ESRCH (no such process, or no mm: kernel thread, exited),
+ * -EPERM (hballoon_may_read_task() says no), -EINTR (fatal signal).
+ */
 static struct mm_struct *hballoon_scan_get_mm(pid_t nr)
 {
 	struct task_struct *task;
 	struct mm_struct *mm;
 	struct pid *pid;
+	bool allowed;
+	int err;
 
 	pid = find_get_pid(nr);
 	if (!pid)
-		return NULL;
+		return ERR_PTR(-ESRCH);
 	task = get_pid_task(pid, PIDTYPE_PID);
 	put_pid(pid);
 	if (!task)
-		return NULL;
+		return ERR_PTR(-ESRCH);
+	/*
+	 * Held across the lookup and the check, as mm_access() does, so that
+	 * the credentials checked are those of the program whose mm we
+	 * return: an exec of a setuid program cannot slip in between.
+	 */
+	err = down_read_killable(&task->signal->exec_update_lock);
+	if (err) {
+		put_task_struct(task);
+		return ERR_PTR(-EINTR);
+	}
 	mm = get_task_mm(task);
+	if (!mm) {
+		err = -ESRCH;
+	} else {
+		task_lock(task);
+		allowed = hballoon_may_read_task(task, mm);
+		task_unlock(task);
+		if (!allowed) {
+			mmput(mm);
+			err = -EPERM;
+		}
+	}
+	up_read(&task->signal->exec_update_lock);
 	put_task_struct(task);
-	return mm;
+	return err ? ERR_PTR(err) : mm;
 }
 
 /* The mode-specific fields of @scan: flags, node. */
@@ -1511,8 +1603,8 @@ static long hballoon_ioc_scan(void __user *uarg, enum hballoon_scan_mode mode)
 	}
 
 	ctx.mm = hballoon_scan_get_mm(scan.pid);
-	if (!ctx.mm) {
-		ret = -ESRCH;
+	if (IS_ERR(ctx.mm)) {
+		ret = PTR_ERR(ctx.mm);
 		goto out_bitmaps;
 	}
 	if (ranges[scan.num_ranges - 1].start +

@@ -156,9 +156,15 @@ struct hballoon_raw_req {
  * beyond the user address limit, not ascending or overlapping, pid <= 0),
  * ESRCH (no such process, or it has no memory map: kernel thread, exited),
  * EFAULT (bad @ranges_ptr or bitmap pointer), EINTR (fatal signal while
- * waiting for the mmap lock), ENOMEM, EOPNOTSUPP (not x86-64).
- * Opening /dev/hballoon already required CAP_SYS_ADMIN; any process can be
- * scanned.
+ * waiting for the mmap lock), ENOMEM, EOPNOTSUPP (not x86-64), EPERM (see
+ * below).
+ *
+ * Permission: opening /dev/hballoon requires CAP_SYS_ADMIN, and every call
+ * also requires that the caller, with its credentials at the time of the
+ * call, may read process @pid as ptrace_may_access(PTRACE_MODE_READ_FSCREDS)
+ * decides (the rule of /proc/PID/pagemap): itself, a dumpable process of
+ * the same uid and gid with no more capabilities, or any process with
+ * CAP_SYS_PTRACE.  Otherwise EPERM.
  */
 /*
  * HBALLOON_IOC_LOCATE: on which NUMA node the pages of process @pid in
