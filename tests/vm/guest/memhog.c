@@ -2,11 +2,14 @@
 /*
  * memhog - allocate and touch memory bound to one NUMA node (guest test).
  *
- *   memhog --node N --mb M [--hold SECONDS] [--touch]
+ *   memhog --node N --mb M [--hold SECONDS] [--touch] [--holes K]
  *
  * Binds an anonymous mapping to node N (mbind MPOL_BIND, raw syscall),
  * writes every page, reports where the pages landed (move_pages query),
- * prints "ok allocated=M", then holds the memory.  An allocation the node
+ * prints "ok allocated=M", then holds the memory.  --holes K fragments
+ * the node: 4 KiB pages only, and every K-th one is freed again before the
+ * hold (so the node's free memory is then one-page holes in every
+ * pageblock the mapping used).  An allocation the node
  * cannot satisfy ends in the OOM killer (exit by SIGKILL) unless something
  * (deflate on OOM) gives memory back.
  */
@@ -36,12 +39,13 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr,
-"usage: memhog --node N --mb M [--hold SECONDS] [--touch]\n"
+"usage: memhog --node N --mb M [--hold SECONDS] [--touch] [--holes K]\n"
 "  Allocate M MiB bound to NUMA node N and write every page; print\n"
 "  'placement node=N pages=P on_node=K' and 'ok allocated=M'.\n"
 "  --hold S   keep the memory S seconds before exiting (-1: until\n"
 "             SIGTERM/SIGINT); default 0\n"
 "  --touch    while holding, rewrite every page once a second\n"
+"  --holes K  4 KiB pages; free every K-th page (K >= 2) before holding\n"
 "exit status: 0 on success, 1 on failure, 2 on usage errors\n");
 	exit(2);
 }
@@ -92,6 +96,7 @@ int main(int argc, char **argv)
 	long node = -1, mb = -1, hold = 0, on;
 	unsigned long mask[2] = { 0, 0 };
 	unsigned int round = 0;
+	long holes = 0;
 	int i, retouch = 0;
 	struct timespec ts;
 	size_t len;
@@ -108,10 +113,13 @@ int main(int argc, char **argv)
 			mb = parse_long(argv[++i]);
 		else if (!strcmp(argv[i], "--hold"))
 			hold = parse_long(argv[++i]);
+		else if (!strcmp(argv[i], "--holes"))
+			holes = parse_long(argv[++i]);
 		else
 			usage();
 	}
-	if (node < 0 || node >= 128 || mb <= 0 || hold < -1)
+	if (node < 0 || node >= 128 || mb <= 0 || hold < -1 ||
+	    holes < 0 || holes == 1 || (holes && retouch))
 		usage();
 
 	signal(SIGTERM, on_signal);
@@ -130,6 +138,11 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
+	/* A THP would leave no hole behind when half of it is freed. */
+	if (holes && madvise(p, len, MADV_NOHUGEPAGE)) {
+		fprintf(stderr, "memhog: MADV_NOHUGEPAGE: %s\n", strerror(errno));
+		return 1;
+	}
 	touch(p, len, round++);
 
 	on = count_on_node(p, len, (int)node);
@@ -139,6 +152,19 @@ int main(int argc, char **argv)
 	}
 	printf("placement node=%ld pages=%zu on_node=%ld\n", node,
 	       len / PAGE_SZ, on);
+	if (holes) {
+		size_t off;
+
+		for (off = (holes - 1) * PAGE_SZ; off < len;
+		     off += holes * PAGE_SZ) {
+			if (madvise(p + off, PAGE_SZ, MADV_DONTNEED)) {
+				fprintf(stderr, "memhog: MADV_DONTNEED: %s\n",
+					strerror(errno));
+				return 1;
+			}
+		}
+		printf("holes freed=%zu\n", len / PAGE_SZ / holes);
+	}
 	printf("ok allocated=%ld\n", mb);
 	fflush(stdout);
 
