@@ -53,8 +53,9 @@
  * the notifier waits at most one request timeout.  inflate_mutex is held
  * across page allocation and is never taken by the notifier.
  *
- * Not done: ballooned pages are not migratable (no balloon compaction), and
- * managed page counts are not adjusted.
+ * Not done: ballooned pages are not migratable (no balloon compaction), so
+ * they are allocated unmovable (HBALLOON_GFP); managed page counts are not
+ * adjusted.
  */
 
 #include <linux/bitmap.h>
@@ -131,7 +132,16 @@ MODULE_PARM_DESC(req_timeout_ms,
 #define HBALLOON_HUGE_ORDER		VIRTIO_HBALLOON_ORDER_2M
 #define HBALLOON_HUGE_PAGES		(1UL << HBALLOON_HUGE_ORDER)
 
-#define HBALLOON_GFP	(GFP_HIGHUSER_MOVABLE | __GFP_THISNODE | \
+/*
+ * Ballooned pages never move (no balloon compaction), so they must not be
+ * taken as movable: a movable pageblock holding one of them can no longer
+ * be compacted into a free 2 MiB block (THP) or offlined.  Unmovable
+ * pages are grouped in unmovable pageblocks by the page allocator's
+ * anti-fragmentation, which is what virtio_balloon does without
+ * CONFIG_BALLOON_COMPACTION (balloon_mapping_gfp_mask(): GFP_HIGHUSER).
+ * The cost: no inflating from ZONE_MOVABLE.
+ */
+#define HBALLOON_GFP	(GFP_HIGHUSER | __GFP_THISNODE | \
 			 __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN)
 
 enum hballoon_vq {
