@@ -21,13 +21,13 @@ every fourth one freed again: 128 one-page holes in each of the 256
 pageblocks it used), inflate 128 MiB (as many pages as holes), end memhog,
 compact (/proc/sys/vm/compact_memory, twice), then allocate as many 2 MiB
 hugetlb pages on node 1 as its free memory could hold: >= 75 % of that free
-memory must come back as 2 MiB pages (measured: 89-95 % with the balloon
-unmovable, 52-55 % movable; /proc/buddyinfo after compaction is recorded
-too, but free pages parked in per-CPU lists blur it).  A movable balloon takes the holes
-first (order-0 free pages of its own migratetype), so its pages end up
-scattered over every pageblock memhog used and compaction cannot free
-those; an unmovable one takes whole free blocks (the allocator steals the
-largest free block of another type and claims the pageblock).
+memory must come back as 2 MiB pages (measured: 86-95 % with the balloon
+unmovable, 52-59 % movable; /proc/buddyinfo after compaction is recorded
+too, but free pages parked in per-CPU lists blur it).  A movable balloon
+takes the holes first (order-0 free pages of its own migratetype), so its
+pages end up scattered over every pageblock memhog used and compaction
+cannot free those; an unmovable one takes whole free blocks (the allocator
+steals the largest free block of another type and claims the pageblock).
 
 Results: results/vm_hballoon_unmovable[_6_12].json (pageblock counts,
 buddy orders, shares).
@@ -52,8 +52,8 @@ PART2_HOG_MB = 512
 PART2_HOLE_EVERY = 4
 PART2_INFLATE = PART2_HOG_MB * MIB // PART2_HOLE_EVERY
 MIN_BLOCK_SHARE = 0.9      # of the expected new unmovable pageblocks
-# Of free memory allocatable as 2 MiB pages: measured 0.89-0.95 with
-# unmovable balloon pages, 0.52-0.55 with movable ones (both kernels); the
+# Of free memory allocatable as 2 MiB pages: measured 0.86-0.95 with
+# unmovable balloon pages, 0.52-0.59 with movable ones (both kernels); the
 # rest is watermarks, per-CPU lists and kernel pages.
 MIN_FREE_2M_SHARE = 0.75
 HUGEPAGES = "/sys/devices/system/node/node%d/hugepages/" \
