@@ -135,6 +135,9 @@ check "hplaced ExecStart=/usr/sbin/hplaced --config=/etc/tiervm/hplaced.toml ...
     "$(grep -q '^ExecStart=/usr/sbin/hplaced --config=/etc/tiervm/hplaced.toml ' "$unit_g"; echo $?)" \
     "$(grep ExecStart= "$unit_g" || true)"
 check "hplaced only in a VM" "$(grep -qx 'ConditionVirtualization=vm' "$unit_g"; echo $?)"
+check "hplaced ExecStopPost= puts back kernel.numa_balancing after a SIGKILL" \
+    "$(grep -q '^ExecStopPost=/usr/sbin/hplaced --config=/etc/tiervm/hplaced.toml .*--restore-numa-balancing$' "$unit_g"; echo $?)" \
+    "$(grep ExecStopPost= "$unit_g" || true)"
 check "hplaced only with /dev/hballoon" \
     "$(grep -qx 'ConditionPathExists=/dev/hballoon' "$unit_g"; echo $?)"
 for u in tiervm-agent.service hplaced.service; do

@@ -75,6 +75,20 @@ Handler Str(std::vector<std::string> allowed, std::function<void(HplacedConfig&,
   };
 }
 
+// An absolute file path: these are opened by a daemon whose working
+// directory is whatever systemd or a shell gave it.
+Handler Path(std::function<void(HplacedConfig&, std::string)> set) {
+  return [=](const toml::node& n, HplacedConfig& c) -> std::optional<std::string> {
+    if (!n.is_string()) return std::string("expected a string");
+    std::string v = n.as_string()->get();
+    if (v.empty() || v[0] != '/' || v.back() == '/') {
+      return absl::StrCat("expected an absolute file path, got \"", v, "\"");
+    }
+    set(c, std::move(v));
+    return std::nullopt;
+  };
+}
+
 const std::map<std::string, Handler, std::less<>>& Handlers() {
   static const auto* h = new std::map<std::string, Handler, std::less<>>{
       {"daemon.tick_ms", Int(10, 3'600'000, [](auto& c, int64_t v) { c.tick_ms = v; })},
@@ -115,6 +129,12 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
        }},
       {"daemon.numa_balancing",
        Str({"off", "keep"}, [](auto& c, std::string v) { c.numa_balancing = std::move(v); })},
+      {"daemon.numa_balancing_sysctl", Path([](auto& c, std::string v) {
+         c.numa_balancing_sysctl = std::move(v);
+       })},
+      {"daemon.numa_balancing_state_file", Path([](auto& c, std::string v) {
+         c.numa_balancing_state_file = std::move(v);
+       })},
       {"daemon.max_samples_per_tick", Int(1, 1 << 26, [](auto& c, int64_t v) {
          c.max_samples_per_tick = static_cast<size_t>(v);
        })},

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "daemon/hplaced/numa_balancing.h"
 #include "placement/budget_controller.h"
 #include "placement/range_tracker.h"
 #include "placement/tick_planner.h"
@@ -48,6 +49,12 @@ struct HplacedConfig {
   // kernel.numa_balancing while hplaced runs: "off" turns it off and puts
   // the old value back at exit, "keep" leaves it (numa_balancing.h: why).
   std::string numa_balancing = "off";
+  // The sysctl file, and where the value from before is kept while it is
+  // off, for a restart or `--restore-numa-balancing` after a SIGKILL.  The
+  // state file must stay in /run/hplaced under the unit (its only writable
+  // directory); tests point both at temp files.
+  std::string numa_balancing_sysctl = kNumaBalancingSysctl;
+  std::string numa_balancing_state_file = kNumaBalancingStateFile;
   size_t max_samples_per_tick = 1 << 20;
   // The sampling floor ([budget] keys): whatever the budget's debt or the
   // duty cycle say, at most max_sampling_gap_ticks ticks in a row go

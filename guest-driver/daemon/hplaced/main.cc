@@ -4,9 +4,13 @@
 //           [--trace=PATH] [--status-file=PATH] [--print-status]
 //           [--tick-ms=N] [--telemetry-ms=N] [--log-level=LEVEL]
 //           [--once] [--duration-s=SECONDS]
+//   hplaced [--config=PATH] --restore-numa-balancing
 //
 // Flags override the config file; without --config the built-in defaults
-// apply (hplaced.toml documents them).  Logs go to stderr; the counters JSON
+// apply (hplaced.toml documents them).  --restore-numa-balancing only puts
+// back the kernel.numa_balancing a killed hplaced left off (the unit's
+// ExecStopPost=; numa_balancing.h) and exits: 0 done or nothing to do, 1
+// failed.  Logs go to stderr; the counters JSON
 // goes to --status-file every status_interval_ms, to stdout every tick with
 // --print-status, and to stdout once at exit.  SIGTERM/SIGINT end the loop
 // after the current tick.
@@ -44,7 +48,8 @@ constexpr char kUsage[] =
     "usage: hplaced [--config=PATH] [--source=auto|abit|pebs|replay|none] [--trace=PATH]\n"
     "               [--status-file=PATH] [--print-status] [--tick-ms=N] [--telemetry-ms=N]\n"
     "               [--log-level=trace|debug|info|warn|error|off] [--once] [--duration-s=S]\n"
-    "               [--budget-pct=P]\n";
+    "               [--budget-pct=P]\n"
+    "       hplaced [--config=PATH] --restore-numa-balancing\n";
 
 struct Flags {
   std::string config;
@@ -53,6 +58,7 @@ struct Flags {
   double duration_s = -1;
   double budget_pct = -1;  // -1: the config's
   bool once = false, print_status = false;
+  bool restore_numa_balancing = false;
 };
 
 [[noreturn]] void Die(const std::string& msg) {
@@ -112,6 +118,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.once = true;
     } else if (key == "--print-status" && !has_val) {
       f.print_status = true;
+    } else if (key == "--restore-numa-balancing" && !has_val) {
+      f.restore_numa_balancing = true;
     } else {
       Die(absl::StrCat("unknown argument \"", a, "\"\n", kUsage));
     }
@@ -169,6 +177,13 @@ int main(int argc, char** argv) {
     Die(absl::StrCat("--log-level: unknown level \"", config.log_level, "\""));
   }
   spdlog::set_level(lvl);
+  if (flags.restore_numa_balancing) {
+    // The same guard code as the daemon's, from the same config: one
+    // source of truth for where the value from before is kept.
+    const absl::Status s = tiervm::hplaced::NumaBalancingGuard::RestoreLeftOver(
+        config.numa_balancing_sysctl, config.numa_balancing_state_file);
+    return s.ok() ? 0 : 1;
+  }
 
   // Signals are taken synchronously by sigtimedwait between ticks.
   sigset_t sigs;
@@ -244,8 +259,8 @@ int main(int argc, char** argv) {
   deps.clock = &clock;
   tiervm::hplaced::PlacementLoop loop(config, deps, static_cast<tiervm::placement::Pid>(::getpid()));
   // Before the first tick: the first moves must not race NUMA balancing.
-  tiervm::hplaced::NumaBalancingGuard numa_balancing(config.numa_balancing,
-                                                     tiervm::hplaced::kNumaBalancingSysctl);
+  tiervm::hplaced::NumaBalancingGuard numa_balancing(
+      config.numa_balancing, config.numa_balancing_sysctl, config.numa_balancing_state_file);
   loop.NoteNumaBalancing(numa_balancing.state());
 
   const int64_t start = clock.MonotonicNs();

@@ -27,6 +27,8 @@ TEST(Config, EmptyFileGivesDefaults) {
   EXPECT_EQ(c->planner.smem_node, 1);
   EXPECT_DOUBLE_EQ(c->budget.budget_pct, 1.0);
   EXPECT_EQ(c->numa_balancing, "off");
+  EXPECT_EQ(c->numa_balancing_sysctl, "/proc/sys/kernel/numa_balancing");
+  EXPECT_EQ(c->numa_balancing_state_file, "/run/hplaced/numa_balancing");
   EXPECT_TRUE(c->Validate().ok());
 }
 
@@ -44,6 +46,8 @@ hballoon_device = "/dev/hb"
 log_level = "debug"
 deny_comms = ["a", "bb"]
 numa_balancing = "keep"
+numa_balancing_sysctl = "/tmp/nb/sysctl"
+numa_balancing_state_file = "/tmp/nb/state"
 max_samples_per_tick = 1000
 [nodes]
 fmem = 1
@@ -97,6 +101,8 @@ initial_sample_period = 8191
   EXPECT_EQ(c->status_file, "/run/hplaced.json");
   EXPECT_EQ(c->deny_comms, (std::vector<std::string>{"a", "bb"}));
   EXPECT_EQ(c->numa_balancing, "keep");
+  EXPECT_EQ(c->numa_balancing_sysctl, "/tmp/nb/sysctl");
+  EXPECT_EQ(c->numa_balancing_state_file, "/tmp/nb/state");
   EXPECT_EQ(c->max_sampling_gap_ticks, 0);
   EXPECT_DOUBLE_EQ(c->max_scan_pass_s, 4.5);
   EXPECT_EQ(c->planner.fmem_node, 1);
@@ -131,6 +137,10 @@ TEST(Config, ErrorsNameFileLineAndKey) {
               HasSubstr("daemon.source: must be one of auto, pebs, abit, replay, none"));
   EXPECT_THAT(Err("[daemon]\nnuma_balancing = \"on\"\n"),
               HasSubstr("t.toml:2:18: daemon.numa_balancing: must be one of off, keep"));
+  EXPECT_THAT(Err("[daemon]\nnuma_balancing_state_file = \"nb\"\n"),
+              HasSubstr("daemon.numa_balancing_state_file: expected an absolute file path"));
+  EXPECT_THAT(Err("[daemon]\nnuma_balancing_sysctl = \"/proc/sys/\"\n"),
+              HasSubstr("daemon.numa_balancing_sysctl: expected an absolute file path"));
   EXPECT_THAT(Err("[daemon]\ndeny_comms = [\"x\", 3]\n"), HasSubstr("t.toml:2:14: daemon.deny_comms"));
   EXPECT_THAT(Err("[daemon]\ndeny_comms = [\"a_name_longer_than_15\"]\n"),
               HasSubstr("1..15 characters"));
@@ -166,6 +176,8 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->telemetry_interval_ms, d.telemetry_interval_ms);
   EXPECT_EQ(c->deny_comms, d.deny_comms);
   EXPECT_EQ(c->numa_balancing, d.numa_balancing);
+  EXPECT_EQ(c->numa_balancing_sysctl, d.numa_balancing_sysctl);
+  EXPECT_EQ(c->numa_balancing_state_file, d.numa_balancing_state_file);
   EXPECT_EQ(c->max_sampling_gap_ticks, d.max_sampling_gap_ticks);
   EXPECT_DOUBLE_EQ(c->max_scan_pass_s, d.max_scan_pass_s);
   EXPECT_EQ(c->planner.headroom_bytes, d.planner.headroom_bytes);
