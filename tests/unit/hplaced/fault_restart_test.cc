@@ -344,7 +344,9 @@ TEST(FaultHplacedRestart, KillNineInARestartLoopEndsAtTheOriginal) {
   EXPECT_GT(totals.kills_while_off, 0);
   EXPECT_GT(totals.adopted_starts, 0);
   EXPECT_GT(totals.stop_post_restored, 0);
-  if (::testing::Test::HasFailure()) std::fprintf(stderr, "hplaced log:\n%s\n", loop.log_tail().c_str());
+  if (::testing::Test::HasFailure()) {
+    std::fprintf(stderr, "hplaced log:\n%s\n", loop.log_tail().c_str());
+  }
   std::printf("fault_hplaced_restart: %d starts, %d kills (%d while off), %d user changes, "
               "%d ExecStopPost= runs (%d restored), %d adopted starts, %d violations, "
               "%d crashes, %.1f s -> %s\n",
