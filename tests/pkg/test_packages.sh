@@ -134,6 +134,8 @@ check "agent ExecStart=/usr/bin/tiervm-agent --config /etc/tiervm/agent.toml" \
 check "hplaced ExecStart=/usr/sbin/hplaced --config=/etc/tiervm/hplaced.toml ..." \
     "$(grep -q '^ExecStart=/usr/sbin/hplaced --config=/etc/tiervm/hplaced.toml ' "$unit_g"; echo $?)" \
     "$(grep ExecStart= "$unit_g" || true)"
+check "agent LimitNOFILE= covers one QMP socket per VM (issue 13)" \
+    "$(grep -qx 'LimitNOFILE=16384' "$unit_a"; echo $?)" "$(grep LimitNOFILE= "$unit_a" || true)"
 check "hplaced only in a VM" "$(grep -qx 'ConditionVirtualization=vm' "$unit_g"; echo $?)"
 check "hplaced ExecStopPost= puts back kernel.numa_balancing after a SIGKILL" \
     "$(grep -q '^ExecStopPost=/usr/sbin/hplaced --config=/etc/tiervm/hplaced.toml .*--restore-numa-balancing$' "$unit_g"; echo $?)" \
