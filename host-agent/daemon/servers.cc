@@ -27,9 +27,27 @@ absl::Status Errno(std::string_view what) {
 }
 }  // namespace
 
+StreamServer::StreamServer(int listen_fd)
+    : listen_fd_(listen_fd), reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
 StreamServer::~StreamServer() {
   for (auto& c : clients_) ::close(c->fd);
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
+}
+
+void StreamServer::RefuseOne() {
+  if (reserve_fd_ < 0) return;
+  ::close(reserve_fd_);
+  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd >= 0) {
+    const std::string line = RefusalLine();
+    // Best effort: a fresh socket's buffer takes one short line.
+    (void)!::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    ::close(fd);
+    ++refused_no_fd_;
+  }
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 void StreamServer::AppendPollFds(std::vector<pollfd>* fds) const {
@@ -42,7 +60,10 @@ void StreamServer::AppendPollFds(std::vector<pollfd>* fds) const {
 void StreamServer::Accept() {
   for (;;) {
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) RefuseOne();
+      return;
+    }
     if (clients_.size() >= kMaxClients) {
       ::close(fd);
       continue;
@@ -193,6 +214,10 @@ bool ControlServer::Admit(Client& c) {
   return true;
 }
 
+std::string ControlServer::RefusalLine() const {
+  return ControlError("tiervm-agent is out of file descriptors (raise LimitNOFILE)") + "\n";
+}
+
 void ControlServer::OnInput(Client& c) {
   if (c.close_after_write) return;
   size_t nl;
@@ -250,6 +275,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Listen(
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   return std::unique_ptr<MetricsServer>(
       new MetricsServer(fd, ntohs(addr.sin_port), std::move(render)));
+}
+
+std::string MetricsServer::RefusalLine() const {
+  static constexpr char kBody[] = "tiervm-agent is out of file descriptors\n";
+  return absl::StrCat("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                      "Connection: close\r\nContent-Length: ",
+                      sizeof(kBody) - 1, "\r\n\r\n", kBody);
 }
 
 void MetricsServer::OnInput(Client& c) {

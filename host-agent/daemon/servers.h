@@ -8,7 +8,12 @@
 //   * MetricsServer: TCP on a loopback address, answers GET /metrics with
 //     the Prometheus text format (HTTP/1.0-style: one response, close).
 // Both cap their clients (16) and per-client buffers, and drop a client
-// that sends nothing for 10 s.
+// that sends nothing for 10 s.  Out of file descriptors (EMFILE/ENFILE:
+// one QMP socket per VM under a low LimitNOFILE), a server answers the
+// waiting connection with its refusal (RefusalLine) through one fd it
+// keeps in reserve and closes it: left in the queue, the connection kept
+// the listening socket readable, so poll() returned at once and the
+// agent's loop spun without ever answering.
 //
 // Owns: the listening and client sockets.
 // Thread-safety: not synchronized; one thread.
@@ -38,6 +43,8 @@ class StreamServer {
   // Handles whatever the poll() result says is ready on our fds.
   void Process(const std::vector<pollfd>& fds);
   size_t clients() const { return clients_.size(); }
+  // Connections refused for want of a file descriptor.
+  uint64_t refused_no_fd() const { return refused_no_fd_; }
 
  protected:
   struct Client {
@@ -47,9 +54,11 @@ class StreamServer {
     bool close_after_write = false;
     std::chrono::steady_clock::time_point last_active;
   };
-  explicit StreamServer(int listen_fd) : listen_fd_(listen_fd) {}
+  explicit StreamServer(int listen_fd);
   // Accept-time check; false closes the client (after queued output).
   virtual bool Admit(Client& c) = 0;
+  // What a connection refused for want of a file descriptor is told.
+  virtual std::string RefusalLine() const = 0;
   // Consume complete requests from c.in, append replies to c.out.
   virtual void OnInput(Client& c) = 0;
 
@@ -57,7 +66,11 @@ class StreamServer {
   void Accept();
   bool ReadFrom(Client& c);   // false: drop
   bool WriteTo(Client& c);    // false: drop
+  // Answers and closes one waiting connection through the reserve fd.
+  void RefuseOne();
   int listen_fd_;
+  int reserve_fd_ = -1;  // /dev/null, given up for a moment by RefuseOne
+  uint64_t refused_no_fd_ = 0;
   std::vector<std::unique_ptr<Client>> clients_;
 };
 
@@ -78,6 +91,7 @@ class ControlServer final : public StreamServer {
       : StreamServer(fd), path_(std::move(path)), dev_(dev), ino_(ino), handler_(std::move(h)) {}
   bool Admit(Client& c) override;
   void OnInput(Client& c) override;
+  std::string RefusalLine() const override;
   std::string path_;
   dev_t dev_;  // identity of the socket file bound, for the destructor
   ino_t ino_;
@@ -98,6 +112,7 @@ class MetricsServer final : public StreamServer {
       : StreamServer(fd), port_(port), render_(std::move(r)) {}
   bool Admit(Client&) override { return true; }
   void OnInput(Client& c) override;
+  std::string RefusalLine() const override;
   uint16_t port_;
   Render render_;
 };
