@@ -25,7 +25,11 @@ absl::StatusOr<int64_t> ReadSysctlInt(const std::string& path) {
 }
 
 absl::Status WriteSysctlInt(const std::string& path, int64_t value) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  // No O_TRUNC: the value is written first and the rest cut after, so a
+  // file (a test's stand-in for /proc/sys, or a copy kept elsewhere) is
+  // never seen empty by a reader or left empty by a kill in between.
+  // procfs ignores both the offset and the truncation.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoStatus(errno, "open", path);
   const std::string text = absl::StrCat(value, "\n");
   ssize_t n;
@@ -33,6 +37,8 @@ absl::Status WriteSysctlInt(const std::string& path, int64_t value) {
     n = ::write(fd, text.data(), text.size());
   } while (n < 0 && errno == EINTR);
   const int err = errno;
+  // Regular files only; a sysctl file refuses it, which is fine.
+  if (n == static_cast<ssize_t>(text.size())) (void)!::ftruncate(fd, n);
   ::close(fd);
   if (n < 0) return ErrnoStatus(err, "write", path);
   if (static_cast<size_t>(n) != text.size()) {

@@ -119,8 +119,14 @@ class RestartLoop {
   void Run(int kills) {
     t_->original = 1;
     WriteValue(sysctl_, t_->original);
+    // Set when a kill left the sysctl at 0 and no ExecStopPost= ran: the
+    // next start must adopt the saved original.  That start is let run
+    // until it has (under ASan a start-up takes longer than an early
+    // kill's delay, and the runs that were to adopt were all cut short).
+    bool to_adopt = false;
     for (int k = 0; k < kills; ++k) {
       const pid_t pid = Start({});
+      if (to_adopt) (void)WaitForOff(pid, 2000);
       // A third of the kills land in start-up (reading the state file and
       // the sysctl, saving, writing 0), the rest while it ticks.
       std::uniform_int_distribution<int> early(0, 15), late(15, 300);
@@ -137,7 +143,9 @@ class RestartLoop {
       ++t_->kills;
       t_->kills_while_off += was_off;
       CheckRecoverable(absl::StrCat("after kill ", k + 1, " (", delay_ms, " ms)"));
+      to_adopt = Sysctl() == 0;
       if (std::bernoulli_distribution(0.5)(rng_)) {
+        to_adopt = false;
         const bool off = Sysctl() == 0;
         if (RunStopPost()) {
           ++t_->stop_post_runs;
