@@ -1,7 +1,7 @@
 #!/bin/bash
 # Records PEBS-like traces of real Debian programs with valgrind's lackey
 # tool and tiervm-trace-record (lackey_sampler.h):
-#   record-real.sh TRACE_RECORD_BIN OUT_DIR short|full [redis|sqlite|xz ...]
+#   record-real.sh TRACE_RECORD_BIN OUT_DIR short|full [redis|sqlite|xz|python|bzip2 ...]
 # Writes OUT_DIR/rec_<program>.tvmt and rec_<program>.stats.json (the
 # recorder's counts).  Lackey slows a program ~100-300x and prints every
 # access as text, so the workloads are small: "short" (CI) records a few
@@ -9,7 +9,7 @@
 # is skipped with a message (exit status still 0 for the others).
 set -euo pipefail
 REC=$1; OUT=$2; MODE=$3; shift 3
-PROGS=("$@"); [ ${#PROGS[@]} -eq 0 ] && PROGS=(redis sqlite xz)
+PROGS=("$@"); [ ${#PROGS[@]} -eq 0 ] && PROGS=(redis sqlite xz python bzip2)
 case "$MODE" in short|full) ;; *) echo "mode must be short or full" >&2; exit 2;; esac
 mkdir -p "$OUT"
 # Sampler settings: 1 MiB cache model (an L2-sized per-core share; the
@@ -75,6 +75,63 @@ while size < n:
 open(sys.argv[1], "w").write(" ".join(out)[:n])
 PY
   record xz xz -3 -T1 -c "$OUT/rec_xz.input"
+}
+
+rec_python() {
+  # Debian's interpreter, not a user's pyenv shim (a shell script).
+  local py=/usr/bin/python3
+  [ -x "$py" ] || { echo "/usr/bin/python3 not installed: skipped" >&2; return 0; }
+  local n=4000 lookups=12000
+  [ "$MODE" = full ] && n=40000 && lookups=120000
+  # A heap of small objects (dicts of str/int/float, as an ORM or JSON
+  # layer holds) looked up by skewed keys, with a share of inserts and
+  # deletes: the interpreter's allocator scatters hot objects over pages.
+  cat >"$OUT/rec_python.py" <<'PY'
+import random, sys
+random.seed(11)
+n, lookups = int(sys.argv[1]), int(sys.argv[2])
+table = {}
+for i in range(n):
+    table["user:%07d" % i] = {"id": i, "name": "n%x" % random.getrandbits(40),
+                             "score": random.random(), "tags": [i % 7, i % 11]}
+keys = list(table)
+total = 0.0
+for j in range(lookups):
+    k = keys[min(int(random.paretovariate(1.2)) - 1, n - 1) * 7919 % n]
+    rec = table.get(k)
+    if rec is not None:
+        total += rec["score"]
+        rec["tags"].append(j)
+        if len(rec["tags"]) > 8:
+            del rec["tags"][:4]
+    if j % 16 == 0:
+        victim = keys[random.randrange(n)]
+        table.pop(victim, None)
+        table[victim] = {"id": j, "name": "r%x" % j, "score": 0.5, "tags": []}
+print(total)
+PY
+  record python "$py" "$OUT/rec_python.py" "$n" "$lookups"
+}
+
+rec_bzip2() {
+  command -v bzip2 >/dev/null || { echo "bzip2 not installed: skipped" >&2; return 0; }
+  local kib=256
+  [ "$MODE" = full ] && kib=2048
+  # The block-sorting compressor: suffix sorting over a 900 kB block
+  # jumps across its arrays, unlike xz's sliding window.  Same kind of
+  # input as rec_xz, another seed.
+  python3 - "$OUT/rec_bzip2.input" "$kib" <<'PY'
+import random, sys
+random.seed(7)
+words = ["".join(random.choice("abcdefghijklmnop") for _ in range(random.randint(2, 9))) for _ in range(3000)]
+out, n = [], int(sys.argv[2]) * 1024
+size = 0
+while size < n:
+    w = random.choice(words) if random.random() < 0.9 else "%x" % random.getrandbits(32)
+    out.append(w); size += len(w) + 1
+open(sys.argv[1], "w").write(" ".join(out)[:n])
+PY
+  record bzip2 bzip2 -9 -c "$OUT/rec_bzip2.input"
 }
 
 for p in "${PROGS[@]}"; do

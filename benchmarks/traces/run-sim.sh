@@ -38,7 +38,7 @@ if [ "$DO_RECORD" = --record ]; then
   "$HERE/record-real.sh" "$REC" "$TD" "$MODE"
 fi
 TRACES=("$TD/gups_hot.tvmt" "$TD/phase_shift.tvmt" "$TD/zipf_kv.tvmt" "$TD/scan_hot.tvmt")
-for p in redis sqlite xz; do
+for p in redis sqlite xz python bzip2; do
   if [ -s "$TD/rec_$p.tvmt" ]; then TRACES+=("$TD/rec_$p.tvmt")
   elif [ -s "$HERE/data/rec_$p.tvmt" ]; then TRACES+=("$HERE/data/rec_$p.tvmt")
   else echo "no recorded trace for $p (run record-real.sh): skipped" >&2; fi
