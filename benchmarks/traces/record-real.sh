@@ -23,6 +23,20 @@ record() {  # name, then the command
     | "$REC" --out="$OUT/rec_$name.tvmt" "${SAMPLER[@]}" 2>"$OUT/rec_$name.stats.json"
 }
 
+gen_text() {  # file, KiB, seed: deterministic, partly compressible words
+  python3 - "$@" <<'PY'
+import random, sys
+random.seed(int(sys.argv[3]))
+words = ["".join(random.choice("abcdefghijklmnop") for _ in range(random.randint(2, 9))) for _ in range(3000)]
+out, n = [], int(sys.argv[2]) * 1024
+size = 0
+while size < n:
+    w = random.choice(words) if random.random() < 0.9 else "%x" % random.getrandbits(32)
+    out.append(w); size += len(w) + 1
+open(sys.argv[1], "w").write(" ".join(out)[:n])
+PY
+}
+
 rec_redis() {
   command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || {
     echo "redis-server/redis-benchmark not installed: skipped" >&2; return 0; }
@@ -62,18 +76,7 @@ rec_xz() {
   command -v xz >/dev/null || { echo "xz not installed: skipped" >&2; return 0; }
   local kib=256
   [ "$MODE" = full ] && kib=2048
-  # Deterministic, partly compressible input: words from a fixed seed.
-  python3 - "$OUT/rec_xz.input" "$kib" <<'PY'
-import random, sys
-random.seed(5)
-words = ["".join(random.choice("abcdefghijklmnop") for _ in range(random.randint(2, 9))) for _ in range(3000)]
-out, n = [], int(sys.argv[2]) * 1024
-size = 0
-while size < n:
-    w = random.choice(words) if random.random() < 0.9 else "%x" % random.getrandbits(32)
-    out.append(w); size += len(w) + 1
-open(sys.argv[1], "w").write(" ".join(out)[:n])
-PY
+  gen_text "$OUT/rec_xz.input" "$kib" 5
   record xz xz -3 -T1 -c "$OUT/rec_xz.input"
 }
 
@@ -120,17 +123,7 @@ rec_bzip2() {
   # The block-sorting compressor: suffix sorting over a 900 kB block
   # jumps across its arrays, unlike xz's sliding window.  Same kind of
   # input as rec_xz, another seed.
-  python3 - "$OUT/rec_bzip2.input" "$kib" <<'PY'
-import random, sys
-random.seed(7)
-words = ["".join(random.choice("abcdefghijklmnop") for _ in range(random.randint(2, 9))) for _ in range(3000)]
-out, n = [], int(sys.argv[2]) * 1024
-size = 0
-while size < n:
-    w = random.choice(words) if random.random() < 0.9 else "%x" % random.getrandbits(32)
-    out.append(w); size += len(w) + 1
-open(sys.argv[1], "w").write(" ".join(out)[:n])
-PY
+  gen_text "$OUT/rec_bzip2.input" "$kib" 7
   record bzip2 bzip2 -9 -c "$OUT/rec_bzip2.input"
 }
 
