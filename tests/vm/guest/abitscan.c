@@ -30,6 +30,8 @@
 
 #include <linux/hballoon.h>
 
+#include "check.h"
+
 _Static_assert(sizeof(struct hballoon_scan) == HBALLOON_SCAN_SIZE, "abi");
 _Static_assert(sizeof(struct hballoon_scan_range) == HBALLOON_SCAN_RANGE_SIZE,
 	       "abi");
@@ -38,24 +40,6 @@ _Static_assert(sizeof(struct hballoon_scan_range) == HBALLOON_SCAN_RANGE_SIZE,
 #define HUGE (2UL << 20)
 
 static int fd;
-static int failures;
-
-static void check(int ok, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("check %s %s ", ok ? "OK" : "FAIL", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		failures++;
-}
 
 static double now_s(void)
 {

@@ -35,30 +35,14 @@
 
 #include <linux/hballoon.h>
 
+#include "check.h"
+
 #define PG		4096UL
 #define NPAGES		64
 #define KTHREADD_PID	2
 
 static int fd;
-static int failures;
 static char *buf;
-
-static void check(int ok, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("check %s %s ", ok ? "OK" : "FAIL", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	if (!ok)
-		failures++;
-}
 
 /*
  * One call of @cmd on @pid over the test buffer (the same address in every
