@@ -64,6 +64,14 @@ def write_result(name, obj):
     return path
 
 
+def module_overlay(series):
+    """The overlay that puts TIERVM_HBALLOON_KO_<6_1|6_12> (when set) in
+    place of the rig's hballoon.ko: tests run against another build of the
+    module (the one before a fix, to show the test fails there)."""
+    ko = os.environ.get("TIERVM_HBALLOON_KO_" + series.replace(".", "_"))
+    return {"/lib/hb/hballoon.ko": ko} if ko else {}
+
+
 def read_jsonl(path):
     """Objects of a JSON-lines file (e.g. tiervm-agent --target-log); []
     if the file does not exist."""

@@ -50,9 +50,7 @@ def body(t):
     prog = os.environ.get("TIERVM_ABITSCAN")
     t.check("abitscan program built", prog and os.path.isfile(prog), prog)
     overlay = {"/bin/abitscan": prog}
-    ko = os.environ.get("TIERVM_HBALLOON_KO_" + t.series.replace(".", "_"))
-    if ko:
-        overlay["/lib/hb/hballoon.ko"] = ko
+    overlay.update(rig.module_overlay(t.series))
     # THP "madvise" at least (Debian's default is "always").
     with rig.Guest(t.env, "abitscan", series=t.series, nodes_mib=(512, 512),
                    overlay=overlay,

@@ -35,9 +35,7 @@ def body(t):
     prog = os.environ.get("TIERVM_SCANPERM")
     t.check("scanperm program built", prog and os.path.isfile(prog), prog)
     overlay = {"/bin/scanperm": prog}
-    ko = os.environ.get("TIERVM_HBALLOON_KO_" + t.series.replace(".", "_"))
-    if ko:
-        overlay["/lib/hb/hballoon.ko"] = ko
+    overlay.update(rig.module_overlay(t.series))
     with rig.Guest(t.env, "scanperm", series=t.series, nodes_mib=(512, 512),
                    overlay=overlay) as g:
         rc, out = g.run("scanperm /dev/hballoon 65534", timeout=300,

@@ -210,9 +210,7 @@ def part2(t, overlay):
 
 def body(t):
     overlay = {}
-    ko = os.environ.get("TIERVM_HBALLOON_KO_" + t.series.replace(".", "_"))
-    if ko:
-        overlay["/lib/hb/hballoon.ko"] = ko
+    overlay.update(rig.module_overlay(t.series))
     part1(t, overlay)
     part2(t, overlay)
 
