@@ -264,7 +264,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
   // largest budgeted cost, mostly spent re-reading cold data.
   absl::flat_hash_set<RangeKey> idle;
   for (const RangeStats& r : snapshot.ranges()) {
-    if (config_.locate_idle_refresh_ticks == 0) break;
+    if (config_.locate_idle_refresh_ticks == 0) break;  // no such rule
     const RangeKey key{r.pid, r.start, r.end};
     auto it = cache_.find(key);
     if (it == cache_.end() || !it->second.res.ok()) continue;
