@@ -95,6 +95,8 @@ const std::map<std::string, Handler, std::less<>>& Handlers() {
       {"daemon.epoch_ticks", Int(1, 1000, [](auto& c, int64_t v) { c.epoch_ticks = v; })},
       {"daemon.maps_refresh_ms",
        Int(10, 3'600'000, [](auto& c, int64_t v) { c.maps_refresh_ms = v; })},
+      {"daemon.refresh_anon_growth_mib",
+       Int(0, 1 << 20, [](auto& c, int64_t v) { c.refresh_anon_growth_mib = v; })},
       {"daemon.full_refresh_ms",
        Int(10, 86'400'000, [](auto& c, int64_t v) { c.full_refresh_ms = v; })},
       {"daemon.status_interval_ms",

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "placement/check.h"
 #include "placement/exchange_planner.h"
@@ -109,6 +110,7 @@ void PlacementLoop::RefreshProcesses(int64_t now_ns) {
 void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
   last_maps_ns_ = now_ns;
   ++counters_.maps_refreshes;
+  anon_baseline_bytes_.reset();  // read afresh at the next meminfo
   // Incremental: the listing skips known kernel threads, and a process
   // whose vsize and start time did not move keeps the maps read before.
   // A full listing now and then catches the rest (full_refresh_ms).
@@ -226,10 +228,39 @@ absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
   return absl::OkStatus();
 }
 
-absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_ns,
-                                        bool* planned_work) {
+void PlacementLoop::RefreshOnAnonGrowth(const adapters::NodeMeminfo& fmem, int64_t now_ns) {
+  if (config_.refresh_anon_growth_mib <= 0) return;
+  // All of it, the SMEM read too, is the listing's cost (cpu_refresh_ns).
+  const int64_t cpu0 = deps_.clock->OwnCpuNs();
+  absl::Cleanup charge = [&] { counters_.cpu_refresh_ns += deps_.clock->OwnCpuNs() - cpu0; };
+  uint64_t anon = fmem.anon_bytes;
+  if (config_.planner.smem_node != config_.planner.fmem_node) {
+    absl::StatusOr<adapters::NodeMeminfo> sm =
+        deps_.system->NodeMeminfo(config_.planner.smem_node, MeminfoDetail::kBasic);
+    if (!sm.ok()) {
+      Error(sm.status());
+      return;
+    }
+    anon += sm->anon_bytes;
+  }
+  // Migration moves anonymous pages between the nodes without changing
+  // the sum; growth is memory some process mapped and touched.  Shrinking
+  // lowers the mark, so memory freed and mapped again counts as new.
+  const auto growth = static_cast<uint64_t>(config_.refresh_anon_growth_mib) << 20;
+  if (anon_baseline_bytes_.has_value() && anon >= *anon_baseline_bytes_ + growth &&
+      now_ns != last_maps_ns_) {
+    spdlog::debug("anonymous memory grew by {} MiB since the last listing: listing again",
+                  (anon - *anon_baseline_bytes_) >> 20);
+    ++counters_.maps_refreshes_anon;
+    RefreshProcessesInner(now_ns);
+  }
+  anon_baseline_bytes_ = std::min(anon_baseline_bytes_.value_or(anon), anon);
+}
+
+absl::Status PlacementLoop::PlanAndMove(int64_t now_ns, int64_t interval_ns,
+                                        int64_t allowance_ns, bool* planned_work) {
   *planned_work = false;
-  const int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
+  int64_t cpu_plan0 = deps_.clock->OwnCpuNs();
   // The system view for this tick: free FMEM and the balloon's promise.
   absl::StatusOr<adapters::NodeMeminfo> fm = deps_.system->NodeMeminfo(config_.planner.fmem_node, MeminfoDetail::kWithUsableFree);
   if (!fm.ok()) {
@@ -237,6 +268,11 @@ absl::Status PlacementLoop::PlanAndMove(int64_t interval_ns, int64_t allowance_n
     Error(fm.status());
     return absl::OkStatus();
   }
+  // Before the snapshot, so this tick's plan already sees the new areas.
+  // Its CPU is the listing's, not planning's.
+  const int64_t refresh0 = counters_.cpu_refresh_ns;
+  RefreshOnAnonGrowth(*fm, now_ns);
+  cpu_plan0 += counters_.cpu_refresh_ns - refresh0;
   uint64_t pending = 0;
   if (deps_.hballoon != nullptr) {
     absl::StatusOr<hballoon_info> info = deps_.hballoon->GetInfo();
@@ -559,7 +595,7 @@ absl::Status PlacementLoop::Tick() {
   const int64_t allowance = budget_.placement_allowance_ns();
   if (allowance == 0) ++counters_.budget_skipped_ticks;
   bool planned_work = false;
-  absl::Status moved = PlanAndMove(interval, allowance, &planned_work);
+  absl::Status moved = PlanAndMove(now, interval, allowance, &planned_work);
   if (hb_locator_ != nullptr) counters_.locate_pages = hb_locator_->pages_walked();
   const int64_t cpu_o0 = deps_.clock->OwnCpuNs();
 
@@ -635,6 +671,7 @@ std::string PlacementLoop::StatusJson() const {
   j["samples_unmapped"] = c.samples_unmapped;
   j["samples_baseline"] = c.samples_baseline;
   j["maps_refreshes"] = c.maps_refreshes;
+  j["maps_refreshes_anon"] = c.maps_refreshes_anon;
   j["maps_reads"] = c.maps_reads;
   j["maps_unchanged"] = c.maps_unchanged;
   j["promoted_pages"] = c.promoted_pages;

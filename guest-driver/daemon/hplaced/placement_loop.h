@@ -3,7 +3,8 @@
 // FakeHballoonDev, a fake SystemView, ReplaySource, FakeClock).
 //
 // Each Tick():
-//   1. every maps_refresh_ms (and when samples name an unknown pid): list
+//   1. every maps_refresh_ms (and when samples name an unknown pid, and
+//      in step 3 when anonymous memory grew by refresh_anon_growth_mib): list
 //      processes (deny-list, kernel threads, zombies and hplaced itself
 //      skipped), read their placeable VMAs -> RangeTracker::SetVmas; exited
 //      processes are removed; the scan targets go to the source.
@@ -43,6 +44,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -87,6 +89,7 @@ struct LoopCounters {
   uint64_t samples_unmapped = 0;  // outside tracked ranges or unknown pid
   uint64_t samples_baseline = 0;  // dropped: first pass over a new process
   uint64_t maps_refreshes = 0;
+  uint64_t maps_refreshes_anon = 0;  // of those: anonymous memory grew
   uint64_t maps_reads = 0;     // /proc/PID/maps read (new or changed process)
   uint64_t maps_unchanged = 0;  // skipped: vsize and start time as before
   uint64_t promoted_pages = 0;  // applied moves to the FMEM node
@@ -195,7 +198,12 @@ class PlacementLoop {
   absl::Status ReadSamples(uint64_t* read);
   // `allowance_ns`: CPU this call may spend (locate, plan, move) before
   // the planner's floor rate takes over.  *planned_work: moves planned.
-  absl::Status PlanAndMove(int64_t interval_ns, int64_t allowance_ns, bool* planned_work);
+  absl::Status PlanAndMove(int64_t now_ns, int64_t interval_ns, int64_t allowance_ns,
+                           bool* planned_work);
+  // Lists the processes again when the guest's anonymous memory (FMEM's
+  // AnonPages from `fmem` + SMEM's, read here) has grown by
+  // refresh_anon_growth_mib since the last listing.
+  void RefreshOnAnonGrowth(const adapters::NodeMeminfo& fmem, int64_t now_ns);
   void SendTelemetry();
   // Settles config_.locator ("auto") on the first tick: hballoon when the
   // module answers HBALLOON_IOC_LOCATE, else move_pages.  An error only
@@ -242,6 +250,9 @@ class PlacementLoop {
   int64_t cpu_start_ns_ = 0;
   int64_t last_tick_ns_ = 0;
   int64_t last_maps_ns_ = 0;
+  // Anonymous memory (both nodes' AnonPages) at the last listing, lowered
+  // when it shrinks (RefreshOnAnonGrowth); unset until read after one.
+  std::optional<uint64_t> anon_baseline_bytes_;
   int64_t last_telemetry_ns_ = 0;
   uint64_t window_samples_ = 0;
   bool have_classes_ = false;

@@ -48,6 +48,7 @@ class FakeSystem final : public SystemView {
   int list_calls = 0;
   int maps_reads = 0;
   int stat_reads = 0;  // what /proc/PID/stat reads the listing would do
+  int meminfo_reads = 0;
 
   absl::StatusOr<adapters::ProcessListing> ListProcesses(
       const adapters::ProcessFilter& filter) override {
@@ -90,6 +91,8 @@ class FakeSystem final : public SystemView {
     m.total_bytes = node == kFmem ? kFmemCap : kSmemCap;
     m.free_bytes = mem_->free_bytes(node);
     m.used_bytes = m.total_bytes - m.free_bytes;
+    m.anon_bytes = m.used_bytes;  // the fake's pages are all anonymous
+    ++meminfo_reads;
     return m;
   }
   absl::StatusOr<adapters::MemoryPressure> Pressure() override {
@@ -278,6 +281,54 @@ TEST_F(LoopTest, SamplesOfANewProcessTriggerAMapsRead) {
   Tick(loop);
   EXPECT_EQ(system.list_calls, lists + 1);
   EXPECT_EQ(loop.tracker().process_count(), 2u);
+}
+
+// Memory a process maps between listings is known as soon as the guest's
+// anonymous memory has grown by refresh_anon_growth_mib, not only at the
+// next maps_refresh_ms: here a 16 MiB area written on SMEM.  Growth below
+// the mark, and migration (which moves memory between the nodes), do not
+// list again.
+TEST_F(LoopTest, AnonymousGrowthTriggersAListing) {
+  config.maps_refresh_ms = 3'600'000;
+  config.refresh_anon_growth_mib = 8;
+  PlacementLoop loop = MakeLoop();
+  Tick(loop);
+  Tick(loop);
+  const int lists = system.list_calls;
+  constexpr placement::Vaddr kNew = 0x7f2000000000ull;
+  // 4 MiB: under the mark.
+  system.procs[kPid].vmas.push_back({kNew, kNew + 4 * kMiB});
+  for (uint64_t a = kNew; a < kNew + 4 * kMiB; a += kPage) mem.AddPage(kPid, a, kPage, kSmem);
+  Tick(loop);
+  EXPECT_EQ(system.list_calls, lists);
+  EXPECT_EQ(control.targets.at(kPid).size(), 2u);
+  // 8 MiB more: 12 MiB since the listing, past the mark.
+  system.procs[kPid].vmas.back().end = kNew + 12 * kMiB;
+  for (uint64_t a = kNew + 4 * kMiB; a < kNew + 12 * kMiB; a += kPage) {
+    mem.AddPage(kPid, a, kPage, kSmem);
+  }
+  Tick(loop);
+  EXPECT_EQ(system.list_calls, lists + 1);
+  EXPECT_EQ(loop.counters().maps_refreshes_anon, 1u);
+  ASSERT_EQ(control.targets.at(kPid).size(), 3u);
+  EXPECT_EQ(control.targets.at(kPid).back().end, kNew + 12 * kMiB);
+  // Nothing new: no further listing, whatever moves between the nodes.
+  for (int t = 0; t < 3; ++t) {
+    Touch(kNew, 12 * kMiB);
+    Tick(loop);
+  }
+  EXPECT_EQ(system.list_calls, lists + 1);
+  EXPECT_EQ(loop.counters().errors, 0u) << loop.counters().last_error;
+  // Off: the same growth waits for maps_refresh_ms.
+  config.refresh_anon_growth_mib = 0;
+  PlacementLoop off = MakeLoop();
+  Tick(off);
+  const int lists_off = system.list_calls;
+  constexpr placement::Vaddr kMore = 0x7f3000000000ull;
+  system.procs[kPid].vmas.push_back({kMore, kMore + 16 * kMiB});
+  for (uint64_t a = kMore; a < kMore + 16 * kMiB; a += kPage) mem.AddPage(kPid, a, kPage, kSmem);
+  Tick(off);
+  EXPECT_EQ(system.list_calls, lists_off);
 }
 
 // A listing reads the stat of processes only (kernel threads are
