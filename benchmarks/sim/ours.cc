@@ -234,7 +234,7 @@ absl::Status OursPolicy::PlanAndMove(Simulation& sim, int64_t interval_ns, int64
   mcfg.out_of_budget = [&] { return clock_.OwnCpuNs() - cpu_moves0 >= cpu_limit; };
   SimMoveSyscall syscall(&sim, &clock_, c_.planner.fmem_node, c_.planner.smem_node);
   adapters::MovePagesExecutor executor(syscall, mcfg);
-  const adapters::MoverResult r = executor.Execute(plan);
+  adapters::MoverResult r = executor.Execute(plan);
   const int64_t move_ns = clock_.OwnCpuNs() - cpu_moves0;
   move_cpu_ns_ += move_ns;
   // Migration beyond what the allowance held ran at the floor rate: it is
@@ -244,7 +244,8 @@ absl::Status OursPolicy::PlanAndMove(Simulation& sim, int64_t interval_ns, int64
     window_exempt_cpu_ns_ += move_ns - allowance_left;
     floor_move_cpu_ns_ += move_ns - allowance_left;
   }
-  planner_->Learn({r.report.applied_bytes, move_ns, r.report.no_mem > 0});
+  planner_->Learn(
+      {r.report.applied_bytes, move_ns, r.report.no_mem > 0, std::move(r.unapplied_promotions)});
   if (r.stop == adapters::MoverStop::kBudget) ++budget_stop_ticks_;
   planned_moves_ += r.report.planned_moves;
   applied_moves_ += r.report.applied_moves;

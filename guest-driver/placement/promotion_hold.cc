@@ -29,8 +29,17 @@ void PromotionHold::Add(absl::Span<const PageMove> moves, uint64_t until) {
 }
 
 void PromotionHold::Insert(Pid pid, Vaddr start, Vaddr end, uint64_t until) {
-  // Cut what overlaps out of older spans; their parts outside keep their
-  // own expiry.
+  Cut(pid, start, end);
+  spans_[{pid, start}] = Span{end, until};
+}
+
+void PromotionHold::Release(absl::Span<const PageMove> moves) {
+  for (const PageMove& m : moves) {
+    if (m.dest_tier == Tier::kFmem && m.bytes > 0) Cut(m.pid, m.addr, m.addr + m.bytes);
+  }
+}
+
+void PromotionHold::Cut(Pid pid, Vaddr start, Vaddr end) {
   auto it = spans_.lower_bound({pid, start});
   if (it != spans_.begin()) {
     auto prev = std::prev(it);
@@ -45,7 +54,6 @@ void PromotionHold::Insert(Pid pid, Vaddr start, Vaddr end, uint64_t until) {
     if (sp.end > end) keep.push_back({{pid, end}, Span{sp.end, sp.until}});
   }
   for (auto& [k, v] : keep) spans_.emplace(k, v);
-  spans_[{pid, start}] = Span{end, until};
 }
 
 void PromotionHold::Expire(uint64_t now) {

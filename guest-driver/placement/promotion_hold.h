@@ -38,6 +38,11 @@ class PromotionHold {
   // Holds the FMEM-bound moves of `moves` until epoch `until` (a later
   // hold of the same page replaces the earlier one).
   void Add(absl::Span<const PageMove> moves, uint64_t until);
+  // Drops the holds of the FMEM-bound moves of `moves`: promotions the plan
+  // held that were then not applied (not tried, skipped, failed) are still
+  // on SMEM, and a hold would keep them there (PagesToMove passes held
+  // pages over) until it ran out.
+  void Release(absl::Span<const PageMove> moves);
   // Drops holds that ran out at or before epoch `now`.
   void Expire(uint64_t now);
   // Whether [addr, addr + bytes) of `pid` overlaps a held span.
@@ -53,6 +58,9 @@ class PromotionHold {
     uint64_t until = 0;
   };
   void Insert(Pid pid, Vaddr start, Vaddr end, uint64_t until);
+  // Cuts [start, end) out of `pid`'s spans; their parts outside keep their
+  // own expiry.
+  void Cut(Pid pid, Vaddr start, Vaddr end);
   // (pid, start) -> span; spans of one pid are disjoint.
   std::map<std::pair<Pid, Vaddr>, Span> spans_;
 };

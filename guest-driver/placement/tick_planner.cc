@@ -429,6 +429,7 @@ absl::StatusOr<TickPlan> TickPlanner::Plan(const TrackerSnapshot& snapshot,
 }
 
 void TickPlanner::Learn(const TickOutcome& outcome) {
+  hold_.Release(outcome.unapplied_promotions);
   // Failed moves cost too, so per applied byte is the conservative figure;
   // below 64 KiB the measurement is mostly the syscall's fixed cost.
   if (outcome.applied_bytes >= (64u << 10) && outcome.move_cpu_ns >= 0) {

@@ -168,6 +168,10 @@ struct TickOutcome {
   uint64_t applied_bytes = 0;
   int64_t move_cpu_ns = 0;  // CPU the moves took
   bool no_mem = false;      // ENOMEM on FMEM
+  // Promotions of the plan that were not applied (not tried once the CPU
+  // limit was reached, skipped, failed): released from the promotion hold
+  // Plan() put them under, so the next tick may plan them again.
+  std::vector<PageMove> unapplied_promotions;
 };
 
 // (pid, start, end) -> residency and the tick it was located at.

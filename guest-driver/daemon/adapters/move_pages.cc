@@ -153,7 +153,11 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
       i = j;
     }
   };
+  auto unapplied = [&](const PageMove& m) {
+    if (m.dest_tier == placement::Tier::kFmem) result.unapplied_promotions.push_back(m);
+  };
   auto tally = [&](const PageMove& m, Outcome o) {
+    if (o != Outcome::kApplied) unapplied(m);
     switch (o) {
       case Outcome::kApplied:
         ++rep.applied_moves;
@@ -189,6 +193,7 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
       for (const auto* list : {&round.demotions, &round.promotions}) {
         result.not_attempted += list->size();
       }
+      for (const PageMove& m : round.promotions) unapplied(m);
       continue;
     }
     moves = round.demotions;
@@ -209,8 +214,10 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
     for (const PageMove& m : promote) {
       if (stopped) {
         ++result.not_attempted;
+        unapplied(m);
       } else if (deficit > 0) {
         ++rep.skipped;
+        unapplied(m);
         deficit -= static_cast<int64_t>(m.bytes);
       } else {
         moves.push_back(m);

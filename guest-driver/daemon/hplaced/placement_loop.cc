@@ -391,7 +391,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t now_ns, int64_t interval_ns,
   mcfg.out_of_budget = [&] { return deps_.clock->OwnCpuNs() - cpu_moves0 >= cpu_limit; };
   mcfg.max_batch_bytes = tp->max_batch_bytes;
   adapters::MovePagesExecutor executor(*deps_.syscall, mcfg);
-  const adapters::MoverResult r = executor.Execute(plan);
+  adapters::MoverResult r = executor.Execute(plan);
   const int64_t move_ns = deps_.clock->OwnCpuNs() - cpu_moves0;
   counters_.cpu_move_ns += move_ns;
   // Migration beyond what the allowance held ran at the floor rate: it is
@@ -401,7 +401,8 @@ absl::Status PlacementLoop::PlanAndMove(int64_t now_ns, int64_t interval_ns,
     window_exempt_cpu_ns_ += move_ns - allowance_left;
     counters_.cpu_floor_move_ns += move_ns - allowance_left;
   }
-  planner_.Learn({r.report.applied_bytes, move_ns, r.report.no_mem > 0});
+  planner_.Learn(
+      {r.report.applied_bytes, move_ns, r.report.no_mem > 0, std::move(r.unapplied_promotions)});
   counters_.move_cost_ns_per_mib = planner_.move_cost_ns_per_mib();
   if (r.stop == adapters::MoverStop::kBudget) ++counters_.budget_limited_ticks;
   // In 4 KiB pages, whether pages moved as THPs or base pages.

@@ -411,6 +411,16 @@ TEST(PromotionHoldTest, SpansCoalesceSplitAndExpire) {
   EXPECT_EQ(hold.held_bytes(), kMiB / 2);
   EXPECT_TRUE(hold.Held(kPid, At(0.5), kBasePageBytes));
   EXPECT_FALSE(hold.Held(kPid, At(0), kBasePageBytes));
+  // Released (a promotion that did not apply): the span is cut.
+  hold.Add(moves(At(2), At(3)), 9);
+  hold.Release(moves(At(2.25), At(2.5)));
+  hold.Release(moves(At(2.5), At(2.75), Tier::kSmem));  // not a promotion: no effect
+  EXPECT_FALSE(hold.Held(kPid, At(2.25), kBasePageBytes));
+  EXPECT_TRUE(hold.Held(kPid, At(2), kBasePageBytes));
+  EXPECT_TRUE(hold.Held(kPid, At(2.5), kBasePageBytes));
+  EXPECT_EQ(hold.held_bytes(), kMiB / 2 + 3 * kMiB / 4);
+  hold.Release(moves(At(2), At(3)));
+  EXPECT_EQ(hold.held_bytes(), kMiB / 2);
   hold.Add(moves(At(4), At(5), Tier::kFmem, kPid + 1), 9);
   hold.Forget(kPid);
   EXPECT_EQ(hold.held_bytes(), kMiB);

@@ -199,6 +199,38 @@ TEST(TickPlannerTest, FreeFmemIsFilledWithoutDemotion) {
   }
 }
 
+// Promotions the executor did not apply (it ran out of CPU, or they
+// failed) are planned again next tick: the promotion hold, which Plan()
+// puts on every planned promotion, is released by Learn() for them.  A
+// hold kept them on SMEM for promote_hold_epochs epochs (the VM residency
+// test under load: three ticks of "no moves" with 24 MiB of the hot set
+// still to promote).
+TEST(TickPlannerTest, UnappliedPromotionsArePlannedAgain) {
+  World w;
+  TickPlannerConfig c;
+  c.headroom_bytes = 4 * kMiB;
+  ASSERT_GT(c.promote_hold_epochs, 0);
+  for (bool release : {true, false}) {
+    SCOPED_TRACE(release ? "released" : "held");
+    TickPlanner p(c);
+    FakeClock clock;
+    auto plan = p.Plan(w.Snap(), w.mem, Inputs(100, 10 * kSecond, 1), clock);
+    ASSERT_TRUE(plan.ok());
+    ASSERT_EQ(plan->exchange.promote_bytes, 16 * kMiB);
+    // Nothing applied.
+    TickOutcome none;
+    if (release) {
+      for (const PageMove& m : plan->exchange.Flatten()) {
+        if (m.dest_tier == Tier::kFmem) none.unapplied_promotions.push_back(m);
+      }
+    }
+    p.Learn(none);
+    auto again = p.Plan(w.Snap(), w.mem, Inputs(100, 10 * kSecond, 2), clock);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->exchange.promote_bytes, release ? 16 * kMiB : 0u);
+  }
+}
+
 // The balloon's pending growth counts as missing free FMEM: the planner
 // demotes the coldest pages for it, with the floor if the budget is spent.
 TEST(TickPlannerTest, BalloonPendingGrowthDemotesColdestFirst) {

@@ -175,6 +175,7 @@ TEST(MovePagesExecutor, PromotionFailuresAreGoneOrOther) {
   EXPECT_EQ(r.report.gone, 1u);
   EXPECT_EQ(r.other_failed, 1u);
   EXPECT_EQ(r.report.planned_moves, 4u);
+  EXPECT_THAT(r.unapplied_promotions, ::testing::UnorderedElementsAre(Promote(1, 1), Promote(1, 2)));
 }
 
 TEST(MovePagesExecutor, NoMemoryStopsEverything) {
@@ -272,6 +273,16 @@ TEST(MovePagesExecutor, OutOfBudgetFinishesTheExchangesItStarted) {
   EXPECT_EQ(r.report.skipped, 2u);        // the promotions of the demotions not done
   EXPECT_EQ(r.not_attempted, 2u + 1u);    // those demotions; the second round
   EXPECT_EQ(fake.capacity_refusals(), 0u);
+  // Every promotion that did not apply is listed, skipped or not tried.
+  std::vector<PageMove> unapplied = r.unapplied_promotions;
+  std::sort(unapplied.begin(), unapplied.end(),
+            [](const PageMove& a, const PageMove& b) { return a.addr < b.addr; });
+  std::vector<PageMove> want;
+  for (int i = 0; i < 4; ++i) {
+    if (fake.NodeOf(1, P(i)) == kSmem) want.push_back(Promote(1, i));
+  }
+  want.push_back(Promote(1, 8));
+  EXPECT_EQ(unapplied, want);
   // Out of budget among the promotions: they stop there.
   FakePageMoveSyscall fake2 = Fake(8, 8, 4, 4);
   calls = 0;
