@@ -110,7 +110,7 @@ Tier Policy::AllocTier(Simulation& sim, uint32_t page) {
 
 Simulation::Simulation(const SimTrace* trace, const SimConfig& config)
     : trace_(trace), config_(config), state_(trace->num_pages, PageState::kAbsent),
-      promoted_at_ns_(trace->num_pages, -1) {}
+      bounces_({config.bounce_window_ns, 0}) {}
 
 void Simulation::ScoreEpoch(size_t e) {
   const std::vector<uint32_t>& set = (*config_.reference_sets)[e];
@@ -143,15 +143,13 @@ bool Simulation::Move(uint32_t page, Tier dest) {
     state_[page] = PageState::kFmem;
     ++fmem_used_;
     ++m_.promotions;
-    promoted_at_ns_[page] = now_ns();
+    bounces_.Promoted(0, page, 1, now_ns());
   } else {
     state_[page] = PageState::kSmem;
     --fmem_used_;
     ++m_.demotions;
-    if (promoted_at_ns_[page] >= 0 && now_ns() - promoted_at_ns_[page] <= config_.bounce_window_ns) {
-      ++m_.promotions_bounced;
-    }
-    promoted_at_ns_[page] = -1;
+    bounces_.Demoted(0, page, now_ns());
+    m_.promotions_bounced = bounces_.stats().bounced;
   }
   const double ns = config_.latency.MigrateNs(trace_->page_bytes);
   m_.migrate_ns += ns;

@@ -26,6 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "placement/bounce_counter.h"
 #include "placement/types.h"
 
 namespace tiervm::sim {
@@ -198,7 +199,9 @@ class Simulation {
   const SimTrace* trace_;
   SimConfig config_;
   std::vector<PageState> state_;
-  std::vector<int64_t> promoted_at_ns_;  // -1: not promoted since its last demotion
+  // Bounces, by the rule hplaced reports them with (one source of truth);
+  // unbounded: the simulator's figure is exact.
+  placement::BounceCounter bounces_;
   uint64_t fmem_used_ = 0;
   Metrics m_;
 };

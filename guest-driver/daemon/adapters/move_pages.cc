@@ -160,6 +160,7 @@ MoverResult MovePagesExecutor::Execute(const ExchangePlan& plan) {
     if (o != Outcome::kApplied) unapplied(m);
     switch (o) {
       case Outcome::kApplied:
+        result.applied.push_back(m);
         ++rep.applied_moves;
         rep.applied_bytes += m.bytes;
         (m.dest_tier == placement::Tier::kFmem ? rep.applied_to_fmem_bytes

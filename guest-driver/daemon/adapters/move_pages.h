@@ -87,6 +87,8 @@ struct MoverResult {
   uint64_t other_failed = 0;
   // Moves not attempted after an ENOMEM/fatal stop.
   uint64_t not_attempted = 0;
+  // The moves that applied, in the order they did.
+  std::vector<placement::PageMove> applied;
   // Promotions not applied, whatever the reason (not attempted, skipped,
   // busy, failed): for TickOutcome::unapplied_promotions.
   std::vector<placement::PageMove> unapplied_promotions;

@@ -406,6 +406,16 @@ absl::Status PlacementLoop::PlanAndMove(int64_t now_ns, int64_t interval_ns,
   counters_.move_cost_ns_per_mib = planner_.move_cost_ns_per_mib();
   if (r.stop == adapters::MoverStop::kBudget) ++counters_.budget_limited_ticks;
   // In 4 KiB pages, whether pages moved as THPs or base pages.
+  const int64_t moved_at = deps_.clock->MonotonicNs();
+  for (const placement::PageMove& m : r.applied) {
+    if (m.dest_tier == placement::Tier::kFmem) {
+      bounce_.Promoted(m.pid, m.addr, m.bytes, moved_at);
+    } else {
+      bounce_.Demoted(m.pid, m.addr, moved_at);
+    }
+  }
+  counters_.bounced_pages = bounce_.stats().bounced_bytes / placement::kBasePageBytes;
+  counters_.bounced_share = bounce_.bounced_share();
   counters_.promoted_pages += r.report.applied_to_fmem_bytes / placement::kBasePageBytes;
   counters_.demoted_pages += r.report.applied_to_smem_bytes / placement::kBasePageBytes;
   counters_.planned_moves += r.report.planned_moves;
@@ -673,6 +683,8 @@ std::string PlacementLoop::StatusJson() const {
   j["samples_baseline"] = c.samples_baseline;
   j["maps_refreshes"] = c.maps_refreshes;
   j["maps_refreshes_anon"] = c.maps_refreshes_anon;
+  j["bounced_pages"] = c.bounced_pages;
+  j["bounced_share"] = c.bounced_share;
   j["maps_reads"] = c.maps_reads;
   j["maps_unchanged"] = c.maps_unchanged;
   j["promoted_pages"] = c.promoted_pages;

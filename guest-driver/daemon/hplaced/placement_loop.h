@@ -58,6 +58,7 @@
 #include "daemon/hplaced/config.h"
 #include "daemon/hplaced/numa_balancing.h"
 #include "daemon/hplaced/system_view.h"
+#include "placement/bounce_counter.h"
 #include "placement/budget_controller.h"
 #include "placement/classifier.h"
 #include "placement/page_locator.h"
@@ -93,6 +94,10 @@ struct LoopCounters {
   uint64_t maps_reads = 0;     // /proc/PID/maps read (new or changed process)
   uint64_t maps_unchanged = 0;  // skipped: vsize and start time as before
   uint64_t promoted_pages = 0;  // applied moves to the FMEM node
+  // Promoted 4 KiB pages demoted again within 10 s (BounceCounter), and
+  // their share of promoted_pages.
+  uint64_t bounced_pages = 0;
+  double bounced_share = 0;
   uint64_t demoted_pages = 0;   // applied moves to the SMEM node
   uint64_t planned_moves = 0;
   uint64_t applied_moves = 0;
@@ -260,6 +265,7 @@ class PlacementLoop {
   bool locator_chosen_ = false;
   std::unique_ptr<adapters::HballoonPageLocator> hb_locator_;  // null: move_pages
   placement::Classification last_classes_;
+  placement::BounceCounter bounce_;  // promotions demoted again soon after
 };
 
 }  // namespace tiervm::hplaced
