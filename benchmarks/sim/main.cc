@@ -34,11 +34,12 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
   --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
   tiervm (ours): --tick-ms=100 --epoch-ticks=1 --budget-pct=1 --min-sample-period=1009
                  --no-budget --sample-period=4093 --min-range-kib=2048 --decay=0.5
-                 --page-decay=0.97 --max-page-counts=65536 (0: no page counts)
+                 --page-decay=0.99 --max-page-counts=65536 (0: no page counts)
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
                  --rate-mib=256 --min-rate-mib=128 --min-hot-weight=4 (per MiB)
                  --min-exchange-gain=0 (off) --page-exchange-gain=1.25
-                 --locate-refresh-ticks=10 --locate-window-pages=4096 --restore-after-ticks=0,
+                 --locate-refresh-ticks=10 --locate-window-pages=4096 --restore-after-ticks=0
+                 --promote-hold-epochs=2,
                  and --headroom-pct=1: the headroom is at most this % of FMEM
   --require=TRACE:FRACTION[,TRACE:FRACTION...]
                            exit 3 unless tiervm's hit ratio >= FRACTION x oracle's on each TRACE
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
   static const char* kKnown[] = {"results-dir", "fmem-pct", "fmem-mib", "thp", "fmem-ns", "smem-ns",
                                  "epoch-accesses", "window-accesses", "policies", "tick-ms", "epoch-ticks",
                                  "headroom-pct", "headroom-mib", "rate-mib", "min-rate-mib",
-                                 "min-hot-weight", "min-exchange-gain", "page-exchange-gain", "locate-refresh-ticks", "locate-window-pages", "restore-after-ticks",
+                                 "min-hot-weight", "min-exchange-gain", "page-exchange-gain", "locate-refresh-ticks", "locate-window-pages", "restore-after-ticks", "promote-hold-epochs",
                                  "budget-pct", "min-sample-period", "no-budget",
                                  "sample-period", "min-range-kib", "decay", "page-decay", "max-page-counts",
                                  "require", "no-plot",
@@ -143,7 +144,8 @@ int main(int argc, char** argv) {
          page_decay = tiervm::placement::RangeTrackerConfig().page_decay_factor;
   uint64_t locate_refresh = static_cast<uint64_t>(planner_defaults.locate_refresh_ticks),
            locate_window = planner_defaults.locate_window_pages,
-           restore_after = static_cast<uint64_t>(planner_defaults.restore_after_ticks);
+           restore_after = static_cast<uint64_t>(planner_defaults.restore_after_ticks),
+           promote_hold = static_cast<uint64_t>(planner_defaults.promote_hold_epochs);
   uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
            min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0,
            max_page_counts = tiervm::placement::RangeTrackerConfig().max_page_counts;
@@ -163,7 +165,8 @@ int main(int argc, char** argv) {
       !GetU64(f, "min-range-kib", &min_range_kib) || !GetU64(f, "max-trace-mib", &max_trace_mib) ||
       !GetU64(f, "loop-to", &loop_to) || !GetU64(f, "locate-refresh-ticks", &locate_refresh) ||
       !GetU64(f, "locate-window-pages", &locate_window) ||
-      !GetU64(f, "restore-after-ticks", &restore_after)) {
+      !GetU64(f, "restore-after-ticks", &restore_after) ||
+      !GetU64(f, "promote-hold-epochs", &promote_hold)) {
     return 2;
   }
   if (!(fmem_pct > 0 && fmem_pct <= 100) || epoch_acc == 0 || !(tick_ms > 0) || epoch_ticks == 0 ||
@@ -216,6 +219,7 @@ int main(int argc, char** argv) {
   oc.planner.locate_refresh_ticks = static_cast<int64_t>(std::min<uint64_t>(locate_refresh, 1u << 20));
   oc.planner.locate_window_pages = locate_window;
   oc.planner.restore_after_ticks = static_cast<int64_t>(std::min<uint64_t>(restore_after, 1u << 20));
+  oc.planner.promote_hold_epochs = static_cast<int64_t>(std::min<uint64_t>(promote_hold, 1u << 20));
   if (absl::Status st = oc.planner.Validate(); !st.ok()) {
     std::fprintf(stderr, "tiervm-sim: %s\n", st.ToString().c_str());
     return 2;

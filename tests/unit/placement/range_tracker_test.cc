@@ -282,7 +282,7 @@ TEST(RangeTrackerPageCountsTest, SnapshotsDoNotSeeLaterSamples) {
   EXPECT_DOUBLE_EQ(before.PageCountIn(kPid, At(0), At(8)), 4);
   EXPECT_EQ(before.PagesOf(kPid)->size(), 2u);
   EXPECT_EQ(before.ranges()[0].page_counted, 2u);
-  EXPECT_NEAR(t.Snapshot().PageCountIn(kPid, At(0), At(8)), 6 * 0.97, 1e-5);
+  EXPECT_NEAR(t.Snapshot().PageCountIn(kPid, At(0), At(8)), 6 * t.config().page_decay_factor, 1e-5);
 }
 
 TEST(RangeTrackerPageCountsTest, MomentsFollowSamplesEpochsAndSplits) {
@@ -309,11 +309,11 @@ TEST(RangeTrackerPageCountsTest, MomentsFollowSamplesEpochsAndSplits) {
     counted += r.page_counted;
     const bool holds_first = r.start <= At(1) && At(1) < r.end;
     if (holds_first) {
-      EXPECT_NEAR(r.page_sum, 4 * 0.97, 1e-5);
+      EXPECT_NEAR(r.page_sum, 4 * t.config().page_decay_factor, 1e-5);
     }
   }
   EXPECT_EQ(counted, 2u);
-  EXPECT_NEAR(sum, 5 * 0.97, 1e-5);
+  EXPECT_NEAR(sum, 5 * t.config().page_decay_factor, 1e-5);
 }
 
 TEST(RangeTrackerPageCountsTest, EvenCountsAreNotHandedOut) {
