@@ -296,17 +296,23 @@ TEST_F(LoopTest, AnonymousGrowthTriggersAListing) {
   Tick(loop);
   const int lists = system.list_calls;
   constexpr placement::Vaddr kNew = 0x7f2000000000ull;
+  // The process writes [from, to) on SMEM, in an area ending at `to`.
+  auto write = [this](placement::Vaddr area, placement::Vaddr from, placement::Vaddr to) {
+    std::vector<Vma>& vmas = system.procs[kPid].vmas;
+    if (vmas.back().start == area) {
+      vmas.back().end = to;
+    } else {
+      vmas.push_back({area, to});
+    }
+    for (uint64_t a = from; a < to; a += kPage) mem.AddPage(kPid, a, kPage, kSmem);
+  };
   // 4 MiB: under the mark.
-  system.procs[kPid].vmas.push_back({kNew, kNew + 4 * kMiB});
-  for (uint64_t a = kNew; a < kNew + 4 * kMiB; a += kPage) mem.AddPage(kPid, a, kPage, kSmem);
+  write(kNew, kNew, kNew + 4 * kMiB);
   Tick(loop);
   EXPECT_EQ(system.list_calls, lists);
   EXPECT_EQ(control.targets.at(kPid).size(), 2u);
   // 8 MiB more: 12 MiB since the listing, past the mark.
-  system.procs[kPid].vmas.back().end = kNew + 12 * kMiB;
-  for (uint64_t a = kNew + 4 * kMiB; a < kNew + 12 * kMiB; a += kPage) {
-    mem.AddPage(kPid, a, kPage, kSmem);
-  }
+  write(kNew, kNew + 4 * kMiB, kNew + 12 * kMiB);
   Tick(loop);
   EXPECT_EQ(system.list_calls, lists + 1);
   EXPECT_EQ(loop.counters().maps_refreshes_anon, 1u);
@@ -325,8 +331,7 @@ TEST_F(LoopTest, AnonymousGrowthTriggersAListing) {
   Tick(off);
   const int lists_off = system.list_calls;
   constexpr placement::Vaddr kMore = 0x7f3000000000ull;
-  system.procs[kPid].vmas.push_back({kMore, kMore + 16 * kMiB});
-  for (uint64_t a = kMore; a < kMore + 16 * kMiB; a += kPage) mem.AddPage(kPid, a, kPage, kSmem);
+  write(kMore, kMore, kMore + 16 * kMiB);
   Tick(off);
   EXPECT_EQ(system.list_calls, lists_off);
 }
