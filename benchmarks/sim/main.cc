@@ -32,7 +32,7 @@ constexpr char kUsage[] = R"(usage: tiervm-sim --trace=FILE [--trace=FILE ...] [
   --epoch-accesses=N       oracle epoch (default 8388608)
   --window-accesses=N      metrics window (default epoch / 8)
   --policies=a,b,...       subset of tiervm,oracle,first_touch,numab2_tpp,memtis,damon
-  tiervm (ours): --tick-ms=100 --epoch-ticks=1 --budget-pct=1 --min-sample-period=1009
+  tiervm (ours): --tick-ms=100 --epoch-ticks=1 --budget-pct=1 --min-sample-period=199
                  --no-budget --sample-period=4093 --min-range-kib=2048 --decay=0.5
                  --page-decay=0.99 --max-page-counts=65536 (0: no page counts)
                  placement::TickPlanner, hplaced's defaults: --headroom-mib=16
@@ -146,7 +146,9 @@ int main(int argc, char** argv) {
            locate_window = planner_defaults.locate_window_pages,
            restore_after = static_cast<uint64_t>(planner_defaults.restore_after_ticks),
            promote_hold = static_cast<uint64_t>(planner_defaults.promote_hold_epochs);
-  uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1, min_period = 1009, period = 4093,
+  uint64_t epoch_acc = 1ull << 23, window_acc = 0, epoch_ticks = 1,
+           min_period = tiervm::placement::BudgetConfig().min_sample_period,
+           period = tiervm::placement::BudgetConfig().initial_sample_period,
            min_range_kib = 2048, max_trace_mib = 2048, loop_to = 0,
            max_page_counts = tiervm::placement::RangeTrackerConfig().max_page_counts;
   LatencyModel lat;

@@ -51,9 +51,8 @@ for t in "${TRACES[@]}"; do ARGS+=(--trace="$t"); done
 # they are as long (--loop-to, reported as tiervm_config.trace_loops).
 # Gates: gups_hot at REQUIRE x the oracle, every recorded program found at
 # REQUIRE_REC x (the short run's recordings loop a quarter as long, so
-# they have less time to learn: 0.860-0.926x on 2026-12-07 with page
-# counts decaying by 0.99 per epoch, the same on an idle host and beside
-# three busy loops; Memtis's model 0.65-0.66x).
+# they have less time to learn: 0.926-0.951x on 2026-12-07, the same on
+# an idle host and beside three busy loops; Memtis's model 0.65-0.66x).
 REQ="gups_hot:$REQUIRE"
 for t in "${TRACES[@]}"; do
   b=$(basename "$t" .tvmt)
