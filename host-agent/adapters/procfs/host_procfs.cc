@@ -12,7 +12,7 @@
 
 namespace tiervm::agent {
 
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int e = errno;
@@ -23,8 +23,8 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   char buf[4096];
   while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
     s.append(buf, static_cast<size_t>(in.gcount()));
-    if (s.size() > (size_t{1} << 20)) {
-      return absl::InternalError(absl::StrCat(path, ": larger than 1 MiB"));
+    if (s.size() > max_bytes) {
+      return absl::InternalError(absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
     }
   }
   return s;

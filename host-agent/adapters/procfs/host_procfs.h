@@ -14,6 +14,7 @@
 #ifndef TIERVM_HOST_AGENT_ADAPTERS_PROCFS_HOST_PROCFS_H_
 #define TIERVM_HOST_AGENT_ADAPTERS_PROCFS_HOST_PROCFS_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include "absl/strings/string_view.h"
@@ -65,8 +66,10 @@ class HostProcfs {
   uint64_t page_bytes_;
 };
 
-// Reads a whole small file (≤ 1 MiB).  NotFound / Internal with errno text.
-absl::StatusOr<std::string> ReadSmallFile(const std::string& path);
+// Reads a whole small file (≤ max_bytes).  NotFound / Internal with errno
+// text; Internal when the file is longer.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path,
+                                          size_t max_bytes = size_t{1} << 20);
 
 }  // namespace tiervm::agent
 
