@@ -29,7 +29,9 @@ ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
       out.shrinks.push_back({i, target, desired});
       target = desired;
     }
-    sum_committed += std::max(target, s.fmem_actual_bytes);
+    sum_committed += std::max(target, HeldFmemBytes(s));
+    // Grants not yet taken are counted against the device's actual, not
+    // the measured residency: the larger figure keeps free_room low.
     if (target > s.fmem_actual_bytes) {
       outstanding_grants += target - s.fmem_actual_bytes;
     }
@@ -59,7 +61,7 @@ ActuationPlan PlanActuation(const HostSnapshot& snap, const FmemPlan& plan,
     // Growing only the part above what the VM already holds costs room:
     // a VM whose actual exceeds its target (a shrink still settling) is
     // already charged for it.
-    const uint64_t charged = std::max(s.fmem_target_bytes, s.fmem_actual_bytes);
+    const uint64_t charged = std::max(s.fmem_target_bytes, HeldFmemBytes(s));
     const uint64_t need = desired > charged ? desired - charged : 0;
     const uint64_t give = std::min(need, room);
     room -= give;

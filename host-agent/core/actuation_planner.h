@@ -4,7 +4,10 @@
 // Safety rules:
 //   1. Shrinks are issued at once: they only ever free FMEM.
 //   2. Until a VM's actual FMEM has dropped, the FMEM is still its own:
-//      every VM is charged committed = max(target, actual).
+//      every VM is charged committed = max(target, held), held being the
+//      device's actual or, when higher, the FMEM the host measured resident
+//      for the VM (HeldFmemBytes: the balloon is cooperative, a guest can
+//      take FMEM back without the device's count showing it).
 //   3. A grow is issued only from FMEM that is (a) inside the budget,
 //      budget − Σ committed, and (b) free on the host right now minus what
 //      was already granted but not yet taken, host_free − Σ max(0,
@@ -53,7 +56,7 @@ struct ActuationPlan {
   std::vector<TargetChange> grows;    // issue now; backed by free FMEM
   std::vector<WaitingGrow> waiting;   // need donors to settle first
   uint64_t grant_room_bytes = 0;      // room before grows (diagnostic)
-  // Σ max(target, actual) after the shrinks; above the budget no target is
+  // Σ max(target, held) after the shrinks; above the budget no target is
   // raised (rule 5).
   uint64_t sum_committed_bytes = 0;
   bool over_budget = false;

@@ -210,7 +210,7 @@ absl::flat_hash_set<VmId> Actuator::EnforceBudget(const HostSnapshot& snap,
   }
   step->commands = std::move(kept);
   for (size_t i = 0; i < snap.size(); ++i) {
-    step->sum_committed_bytes += std::max(target[i], snap.vm(i).state.fmem_actual_bytes);
+    step->sum_committed_bytes += std::max(target[i], HeldFmemBytes(snap.vm(i).state));
   }
   return refused;
 }

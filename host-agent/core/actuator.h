@@ -14,7 +14,7 @@
 //   kIdle with |actual − target| > tol ──> kShrinking / kGrowing (adopted)
 //
 // A timeout never raises a target.  A donor that did not shrink in time
-// keeps its lower target: it stays charged max(target, actual), so the FMEM
+// keeps its lower target: it stays charged max(target, held), so the FMEM
 // it kept is not handed on (grows are only granted from FMEM the host
 // reports free), and setting target := actual would raise the target to
 // whatever the guest took back meanwhile (deflate-on-OOM, a reboot) and
@@ -106,8 +106,8 @@ struct ActuatorStep {
   std::vector<TargetCommand> commands;  // in order: timeouts, shrinks, grows
   std::vector<MoveEvent> events;
   ActuationPlan plan;  // indices into the tick's snapshot
-  // Σ over VMs of max(target once `commands` are set, actual), bytes:
-  // what the host has committed after this step.
+  // Σ over VMs of max(target once `commands` are set, held), bytes (held:
+  // HeldFmemBytes): what the host has committed after this step.
   uint64_t sum_committed_bytes = 0;
 };
 

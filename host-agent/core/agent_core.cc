@@ -34,6 +34,8 @@ absl::StatusOr<TickResult> AgentCore::Tick(const HostSnapshot& snap) {
   if (r.over_budget) r.host_pressure = PressureLevel::kHigh;
   r.vm_pressure = PressureMonitor::PerVm(snap, r.host_pressure);
   r.low_free_bytes = pressure_.low_free_bytes();
+  r.vm_over_target.reserve(snap.size());
+  for (const VmView& vm : snap.vms()) r.vm_over_target.push_back(FmemOverTarget(vm.state));
   return r;
 }
 

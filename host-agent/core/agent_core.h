@@ -8,11 +8,18 @@
 // returned targets and pressure levels to the devices, and logs the events.
 // No I/O here.
 //
-// Over budget: while Σ committed (max(target, actual) per VM, after this
+// Over budget: while Σ committed (max(target, held) per VM, held being
+// HeldFmemBytes: the device's actual or the measured residency, after this
 // tick's commands) exceeds the budget, the host pressure level is HIGH
 // whatever free FMEM says, so that every guest above its minimum is asked
 // to give memory back; the planner raises no target meanwhile.  The
 // adaptive M3 threshold still learns from free FMEM alone.
+//
+// Over target: a VM whose measured FMEM residency exceeds its target by
+// more than FmemOverTargetToleranceBytes is flagged (TickResult
+// vm_over_target) for the daemon to report; the excess is charged to the
+// budget through `held`.  Nothing here can take the memory back: the host
+// has no per-node limit for a process (see host-agent/README.md).
 //
 // Owns: the policy, the actuator and the pressure monitor.
 // Thread-safety: not synchronized; one instance per agent loop.
@@ -46,10 +53,12 @@ struct TickResult {
   PressureLevel host_pressure = PressureLevel::kNone;
   std::vector<PressureLevel> vm_pressure;  // snapshot order
   uint64_t low_free_bytes = 0;             // the adapted M3 threshold
-  // Σ max(target, actual) with this tick's commands applied, and whether
+  // Σ max(target, held) with this tick's commands applied, and whether
   // it exceeds the budget (then host_pressure is kHigh).
   uint64_t sum_committed_bytes = 0;
   bool over_budget = false;
+  // FmemOverTarget per VM (snapshot order), against the targets read back.
+  std::vector<bool> vm_over_target;
 };
 
 class AgentCore {

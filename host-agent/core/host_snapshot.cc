@@ -87,6 +87,20 @@ absl::StatusOr<HostSnapshot> HostSnapshot::Builder::Build() && {
   return snap;
 }
 
+uint64_t HeldFmemBytes(const VmTierState& s) {
+  return std::max(s.fmem_actual_bytes, s.fmem_resident_bytes.value_or(0));
+}
+
+uint64_t FmemOverTargetToleranceBytes(uint64_t fmem_target_bytes) {
+  return std::max<uint64_t>(64 * kMiB, fmem_target_bytes / 20);
+}
+
+bool FmemOverTarget(const VmTierState& s) {
+  return s.fmem_resident_bytes.has_value() &&
+         *s.fmem_resident_bytes >
+             s.fmem_target_bytes + FmemOverTargetToleranceBytes(s.fmem_target_bytes);
+}
+
 std::optional<size_t> HostSnapshot::IndexOf(const VmId& id) const {
   auto it = index_.find(id);
   if (it == index_.end()) return std::nullopt;

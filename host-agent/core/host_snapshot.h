@@ -34,6 +34,21 @@ struct VmView {
   bool telemetry_fresh = false;
 };
 
+// FMEM the VM holds for the budget: the device's actual, or the measured
+// residency when that is higher (the guest took memory the balloon was
+// holding).  A measurement below the actual does not lower the charge:
+// pages not touched yet are still the VM's to touch.
+uint64_t HeldFmemBytes(const VmTierState& s);
+
+// How far measured residency may exceed the target before the VM is
+// flagged: QEMU's own allocations (code, heap, device buffers) land on the
+// FMEM node too, and a balloon settles within pages, not bytes.
+// max(64 MiB, 5 % of the target).
+uint64_t FmemOverTargetToleranceBytes(uint64_t fmem_target_bytes);
+// True when the VM's measured residency exceeds its target by more than
+// the tolerance: the balloon is not holding what the agent asked for.
+bool FmemOverTarget(const VmTierState& s);
+
 class HostSnapshot {
  public:
   class Builder {

@@ -8,6 +8,7 @@
 #define TIERVM_HOST_AGENT_CORE_VM_MODEL_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ struct VmTierState {
   uint64_t fmem_target_bytes = 0;
   uint64_t fmem_actual_bytes = 0;
   uint64_t smem_bytes = 0;
+  // Not the device's: the memory the host measured resident on its FMEM
+  // node(s) for the VM's QEMU process (numa_maps).  The balloon is
+  // cooperative, so a guest that deflates or touches ballooned pages holds
+  // more than fmem_actual_bytes; this is what it really holds.  Absent when
+  // not measured (no QEMU pid, unreadable numa_maps).
+  std::optional<uint64_t> fmem_resident_bytes;
 };
 
 // One point of a hotness curve: the hottest `bytes` of guest memory receive

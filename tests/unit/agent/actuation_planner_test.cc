@@ -46,6 +46,30 @@ TEST(PlanActuation, ShrinksAtOnceAndRecipientsWaitForDonors) {
   EXPECT_EQ(p.grant_room_bytes, 0u);
 }
 
+TEST(PlanActuation, MeasuredResidencyAboveActualIsCharged) {
+  // b's device reports 2 GiB, but 4 GiB are resident for it: only 2 GiB
+  // of the 8 GiB budget are left for a, not 4.
+  VmTierState b = State(2 * kGiB, 2 * kGiB);
+  b.fmem_resident_bytes = 4 * kGiB;
+  HostSnapshot s = Snap(8 * kGiB, 8 * kGiB, {State(2 * kGiB, 2 * kGiB), b});
+  ActuationPlan p = PlanActuation(s, Desire({6 * kGiB, 2 * kGiB}));
+  EXPECT_EQ(p.sum_committed_bytes, 6 * kGiB);
+  ASSERT_EQ(p.grows.size(), 1u);
+  EXPECT_EQ(p.grows[0].to_target_bytes, 4 * kGiB);
+  ASSERT_EQ(p.waiting.size(), 1u);
+  EXPECT_EQ(p.waiting[0].waiting_bytes, 2 * kGiB);
+}
+
+TEST(PlanActuation, MeasuredResidencyBelowActualDoesNotLowerTheCharge) {
+  VmTierState b = State(4 * kGiB, 4 * kGiB);
+  b.fmem_resident_bytes = 1 * kGiB;  // not touched yet, still b's
+  HostSnapshot s = Snap(8 * kGiB, 8 * kGiB, {State(2 * kGiB, 2 * kGiB), b});
+  ActuationPlan p = PlanActuation(s, Desire({6 * kGiB, 4 * kGiB}));
+  EXPECT_EQ(p.sum_committed_bytes, 6 * kGiB);
+  ASSERT_EQ(p.grows.size(), 1u);
+  EXPECT_EQ(p.grows[0].to_target_bytes, 4 * kGiB);
+}
+
 TEST(PlanActuation, GrowsOnceTheDonorsActualHasDropped) {
   // a's actual is down to 4 GiB: 2 GiB are free on the host and in budget.
   HostSnapshot s = Snap(8 * kGiB, 2 * kGiB,

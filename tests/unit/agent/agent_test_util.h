@@ -31,7 +31,11 @@ inline VmConfig Config(uint64_t min_bytes, uint64_t max_bytes,
 
 inline VmTierState State(uint64_t target_bytes, uint64_t actual_bytes,
                          uint64_t smem_bytes = 4 * kGiB) {
-  return {target_bytes, actual_bytes, smem_bytes};
+  VmTierState s;
+  s.fmem_target_bytes = target_bytes;
+  s.fmem_actual_bytes = actual_bytes;
+  s.smem_bytes = smem_bytes;
+  return s;
 }
 
 // Telemetry whose hottest `hot_bytes` take `hot_share_ppm` of accesses and
@@ -58,6 +62,9 @@ class FakeHost {
     uint64_t actual_bytes = 0;
     std::optional<Telemetry> telemetry;
     bool frozen = false;  // balloon never moves (broken guest driver)
+    // Measured FMEM residency when the host measures it; a guest that
+    // touched ballooned pages holds more than actual_bytes.
+    std::optional<uint64_t> resident_bytes;
   };
 
   FakeHost(uint64_t node_bytes, uint64_t budget_bytes,
@@ -86,7 +93,9 @@ class FakeHost {
 
   uint64_t FreeBytes() const {
     uint64_t used = other_usage_bytes_;
-    for (const auto& [id, vm] : vms_) used += vm.actual_bytes;
+    for (const auto& [id, vm] : vms_) {
+      used += std::max(vm.actual_bytes, vm.resident_bytes.value_or(0));
+    }
     return used >= node_bytes_ ? 0 : node_bytes_ - used;
   }
   uint64_t SumTargets() const {
@@ -100,8 +109,9 @@ class FakeHost {
     HostSnapshot::Builder b;
     b.SetHost(budget_bytes_, FreeBytes(), now);
     for (const auto& [id, vm] : vms_) {
-      b.AddVm(id, vm.config, State(vm.target_bytes, vm.actual_bytes),
-              vm.telemetry);
+      VmTierState st = State(vm.target_bytes, vm.actual_bytes);
+      st.fmem_resident_bytes = vm.resident_bytes;
+      b.AddVm(id, vm.config, st, vm.telemetry);
     }
     absl::StatusOr<HostSnapshot> s = std::move(b).Build();
     EXPECT_TRUE(s.ok()) << s.status();

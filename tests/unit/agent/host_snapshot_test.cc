@@ -88,5 +88,31 @@ TEST(HostSnapshot, TelemetryFreshness) {
   EXPECT_FALSE(s->vm(3).telemetry_fresh);
 }
 
+TEST(FmemResidency, HeldIsTheHigherOfActualAndMeasured) {
+  VmTierState s = State(4 * kGiB, 3 * kGiB);
+  EXPECT_EQ(HeldFmemBytes(s), 3 * kGiB);  // unmeasured: the device's count
+  s.fmem_resident_bytes = 5 * kGiB;
+  EXPECT_EQ(HeldFmemBytes(s), 5 * kGiB);
+  s.fmem_resident_bytes = 1 * kGiB;
+  EXPECT_EQ(HeldFmemBytes(s), 3 * kGiB);
+}
+
+TEST(FmemResidency, OverTargetBeyondTheTolerance) {
+  EXPECT_EQ(FmemOverTargetToleranceBytes(0), 64 * kMiB);
+  EXPECT_EQ(FmemOverTargetToleranceBytes(1 * kGiB), 64 * kMiB);
+  EXPECT_EQ(FmemOverTargetToleranceBytes(20 * kGiB), 1 * kGiB);
+  VmTierState s = State(1 * kGiB, 1 * kGiB);
+  EXPECT_FALSE(FmemOverTarget(s));  // not measured: never flagged
+  s.fmem_resident_bytes = 1 * kGiB + 64 * kMiB;
+  EXPECT_FALSE(FmemOverTarget(s));
+  s.fmem_resident_bytes = 1 * kGiB + 64 * kMiB + 1;
+  EXPECT_TRUE(FmemOverTarget(s));
+  s = State(20 * kGiB, 20 * kGiB);
+  s.fmem_resident_bytes = 21 * kGiB;
+  EXPECT_FALSE(FmemOverTarget(s));
+  s.fmem_resident_bytes = 21 * kGiB + 1;
+  EXPECT_TRUE(FmemOverTarget(s));
+}
+
 }  // namespace
 }  // namespace tiervm::agent

@@ -145,6 +145,41 @@ TEST(AgentScenario, HostStartingOverBudgetKeepsLowerTargetsAndHoldsPressureHigh)
   EXPECT_EQ(r.host_pressure, PressureLevel::kNone);
 }
 
+TEST(AgentScenario, GuestHoldingMoreThanItsBalloonAllowsIsFlaggedAndCharged) {
+  // b's device says 4 GiB (target = actual) but its QEMU has 7 GiB
+  // resident on the FMEM node: the guest touched ballooned pages.  The
+  // device's count alone would leave 2 GiB of budget room for a.
+  FakeClock clock;
+  FakeHost host(32 * kGiB, 12 * kGiB, 512 * kMiB);
+  AddHotAndIdle(host, clock.Now(), 6 * kGiB, 4 * kGiB);
+  host.vm("b").config = Config(kGiB, 4 * kGiB);  // b may not have more
+  host.vm("b").resident_bytes = 7 * kGiB;
+  host.vm("b").frozen = true;
+  host.vm("a").config = Config(kGiB, 10 * kGiB);
+  auto core = NewCore(clock);
+  for (int i = 0; i < 4; ++i) {
+    TickResult r = RunTick(*core, host, clock);
+    ASSERT_EQ(r.vm_over_target.size(), 2u);
+    EXPECT_FALSE(r.vm_over_target[0]) << "tick " << i;
+    EXPECT_TRUE(r.vm_over_target[1]) << "tick " << i;
+    // 6 + 7 GiB held against 12: over budget, so nobody grows and every
+    // guest is asked to give memory back.
+    EXPECT_TRUE(r.over_budget) << "tick " << i;
+    EXPECT_EQ(r.sum_committed_bytes, 13 * kGiB) << "tick " << i;
+    EXPECT_EQ(r.host_pressure, PressureLevel::kHigh) << "tick " << i;
+    EXPECT_LE(host.vm("a").target_bytes, 6 * kGiB) << "a grew into b's excess";
+  }
+  // Within the tolerance (64 MiB here) is not flagged: QEMU's own memory.
+  // (b's target may have been lowered meanwhile: it was asked to shrink.)
+  host.vm("b").resident_bytes = host.vm("b").target_bytes + 32 * kMiB;
+  TickResult r = RunTick(*core, host, clock);
+  EXPECT_FALSE(r.vm_over_target[1]);
+  // Unmeasured: the device's count is all there is.
+  host.vm("b").resident_bytes.reset();
+  r = RunTick(*core, host, clock);
+  EXPECT_FALSE(r.vm_over_target[1]);
+}
+
 TEST(AgentScenario, RestartMidMoveAdoptsStateAndStaysWithinBudget) {
   FakeClock clock;
   // Slow balloons (256 MiB per tick) so moves are in flight at restart.
