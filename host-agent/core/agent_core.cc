@@ -35,7 +35,10 @@ absl::StatusOr<TickResult> AgentCore::Tick(const HostSnapshot& snap) {
   r.vm_pressure = PressureMonitor::PerVm(snap, r.host_pressure);
   r.low_free_bytes = pressure_.low_free_bytes();
   r.vm_over_target.reserve(snap.size());
-  for (const VmView& vm : snap.vms()) r.vm_over_target.push_back(FmemOverTarget(vm.state));
+  for (const VmView& vm : snap.vms()) {
+    const bool shrinking = actuator_.state(vm.id) == MoveState::kShrinking;
+    r.vm_over_target.push_back(FmemOverTarget(vm.state, shrinking));
+  }
   return r;
 }
 

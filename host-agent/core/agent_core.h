@@ -16,7 +16,8 @@
 // adaptive M3 threshold still learns from free FMEM alone.
 //
 // Over target: a VM whose measured FMEM residency exceeds its target by
-// more than FmemOverTargetToleranceBytes is flagged (TickResult
+// more than FmemOverTargetToleranceBytes (than its actual, while a shrink
+// is in flight) is flagged (TickResult
 // vm_over_target) for the daemon to report; the excess is charged to the
 // budget through `held`.  Nothing here can take the memory back: the host
 // has no per-node limit for a process (see host-agent/README.md).

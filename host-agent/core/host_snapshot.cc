@@ -95,10 +95,11 @@ uint64_t FmemOverTargetToleranceBytes(uint64_t fmem_target_bytes) {
   return std::max<uint64_t>(64 * kMiB, fmem_target_bytes / 20);
 }
 
-bool FmemOverTarget(const VmTierState& s) {
-  return s.fmem_resident_bytes.has_value() &&
-         *s.fmem_resident_bytes >
-             s.fmem_target_bytes + FmemOverTargetToleranceBytes(s.fmem_target_bytes);
+bool FmemOverTarget(const VmTierState& s, bool shrinking) {
+  if (!s.fmem_resident_bytes) return false;
+  const uint64_t allowed =
+      shrinking ? std::max(s.fmem_target_bytes, s.fmem_actual_bytes) : s.fmem_target_bytes;
+  return *s.fmem_resident_bytes > allowed + FmemOverTargetToleranceBytes(allowed);
 }
 
 std::optional<size_t> HostSnapshot::IndexOf(const VmId& id) const {

@@ -47,7 +47,11 @@ uint64_t HeldFmemBytes(const VmTierState& s);
 uint64_t FmemOverTargetToleranceBytes(uint64_t fmem_target_bytes);
 // True when the VM's measured residency exceeds its target by more than
 // the tolerance: the balloon is not holding what the agent asked for.
-bool FmemOverTarget(const VmTierState& s);
+// While a shrink is in flight (`shrinking`: issued, not yet timed out) the
+// guest may still hold its device's actual, so the bar is max(target,
+// actual) then; a guest that never shrinks is flagged once the actuator
+// gives up on the move.  Never true when residency was not measured.
+bool FmemOverTarget(const VmTierState& s, bool shrinking = false);
 
 class HostSnapshot {
  public:

@@ -114,5 +114,14 @@ TEST(FmemResidency, OverTargetBeyondTheTolerance) {
   EXPECT_TRUE(FmemOverTarget(s));
 }
 
+TEST(FmemResidency, AShrinkInFlightMayStillHoldItsActual) {
+  VmTierState s = State(2 * kGiB, 6 * kGiB);
+  s.fmem_resident_bytes = 6 * kGiB;
+  EXPECT_TRUE(FmemOverTarget(s));  // idle (or stuck): over its target
+  EXPECT_FALSE(FmemOverTarget(s, /*shrinking=*/true));
+  s.fmem_resident_bytes = 7 * kGiB;  // more than even the device admits
+  EXPECT_TRUE(FmemOverTarget(s, /*shrinking=*/true));
+}
+
 }  // namespace
 }  // namespace tiervm::agent

@@ -180,6 +180,27 @@ TEST(AgentScenario, GuestHoldingMoreThanItsBalloonAllowsIsFlaggedAndCharged) {
   EXPECT_FALSE(r.vm_over_target[1]);
 }
 
+TEST(AgentScenario, GuestThatDeflatedOnItsOwnIsFlaggedOnceItsShrinkTimesOut) {
+  // b deflated everything: its device admits 8 GiB against a 4 GiB
+  // target, and 8 GiB are resident.  The agent treats that as a shrink in
+  // flight first; a guest that never gives it back is flagged.
+  FakeClock clock;
+  FakeHost host(32 * kGiB, 16 * kGiB, 512 * kMiB);
+  AddHotAndIdle(host, clock.Now(), 6 * kGiB, 4 * kGiB);
+  host.vm("b").actual_bytes = 8 * kGiB;
+  host.vm("b").resident_bytes = 8 * kGiB;
+  host.vm("b").frozen = true;
+  auto core = NewCore(clock);
+  TickResult r = RunTick(*core, host, clock);
+  EXPECT_FALSE(r.vm_over_target[1]) << "flagged while its shrink is in flight";
+  for (int i = 0; i < 10 && !core->actuator().IsStuck("b"); ++i) {
+    r = RunTick(*core, host, clock);
+  }
+  ASSERT_TRUE(core->actuator().IsStuck("b"));
+  r = RunTick(*core, host, clock);
+  EXPECT_TRUE(r.vm_over_target[1]);
+}
+
 TEST(AgentScenario, RestartMidMoveAdoptsStateAndStaysWithinBudget) {
   FakeClock clock;
   // Slow balloons (256 MiB per tick) so moves are in flight at restart.
