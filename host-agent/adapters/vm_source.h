@@ -53,6 +53,10 @@ class VmMonitor {
   virtual absl::StatusOr<nlohmann::json> Execute(
       std::string_view command, const nlohmann::json& arguments,
       int timeout_ms) = 0;
+  // The QEMU process's pid, when the channel knows it (the QMP-dir
+  // source: the socket's peer after a command connected it).  The agent
+  // measures the VM's resident FMEM from it; nullopt: not measured.
+  virtual std::optional<int> ProcessId() const { return std::nullopt; }
 };
 
 struct VmEntry {

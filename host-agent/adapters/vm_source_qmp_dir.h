@@ -48,6 +48,7 @@ class QmpDirVmSource final : public VmSource {
                                            int timeout_ms) override {
       return client_.Execute(command, arguments, timeout_ms);
     }
+    std::optional<int> ProcessId() const override { return client_.peer_pid(); }
     qmp::QmpClient client_;
   };
   struct Vm {

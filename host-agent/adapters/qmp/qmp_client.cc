@@ -204,6 +204,7 @@ QmpClient::~QmpClient() { Close(); }
 void QmpClient::Close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  peer_pid_.reset();
   inbuf_.clear();
 }
 
@@ -239,6 +240,13 @@ absl::Status QmpClient::Connect() {
         "QMP: connect ", options_.socket_path, ": ", ErrnoText(err)));
   }
   fd_ = fd;
+  // Who listens on the socket: the agent measures that process's memory
+  // (numa_maps) without being told QEMU's pid.
+  ucred cred{};
+  socklen_t cred_len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0 && cred.pid > 0) {
+    peer_pid_ = cred.pid;
+  }
 
   absl::StatusOr<std::string> line = ReadLine(deadline);
   if (!line.ok()) return Fail(line.status());

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,6 +112,13 @@ class QmpClient {
   // Events received so far (oldest first); clears the queue.
   std::vector<QmpEvent> TakeEvents();
 
+  // The pid of the process at the other end of the current connection
+  // (SO_PEERCRED: the process that called listen() on the socket, which is
+  // QEMU for `-qmp unix:...,server`; a manager that created the socket and
+  // handed QEMU the fd would be named instead).  nullopt when not
+  // connected or the kernel does not say.
+  std::optional<int> peer_pid() const { return peer_pid_; }
+
   // The greeting's "QMP" object of the current connection.
   const nlohmann::json& greeting() const { return greeting_; }
   uint64_t connects() const { return connects_; }
@@ -132,6 +140,7 @@ class QmpClient {
 
   QmpClientOptions options_;
   int fd_ = -1;
+  std::optional<int> peer_pid_;
   std::string inbuf_;
   nlohmann::json greeting_;
   std::deque<QmpEvent> events_;

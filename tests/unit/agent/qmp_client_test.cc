@@ -1,6 +1,8 @@
 // QmpClient against the in-process fake QMP server (tests/fake).
 #include "adapters/qmp/qmp_client.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
 
@@ -73,6 +75,17 @@ TEST_F(QmpClientTest, HandshakeReadsGreetingAndNegotiates) {
   ASSERT_TRUE(server_.WaitForClient(1000));
   ExpectRecovers(c);
   EXPECT_THAT(server_.commands(), ElementsAre("qmp_capabilities", "query-status"));
+}
+
+TEST_F(QmpClientTest, PeerPidIsTheListeningProcess) {
+  // The fake server listens in this process; QEMU's pid is found the same
+  // way.  Forgotten when the connection closes (the pid may be reused).
+  QmpClient c(Opts(server_));
+  EXPECT_EQ(c.peer_pid(), std::nullopt);
+  ASSERT_TRUE(c.Connect().ok());
+  EXPECT_EQ(c.peer_pid(), ::getpid());
+  c.Close();
+  EXPECT_EQ(c.peer_pid(), std::nullopt);
 }
 
 TEST_F(QmpClientTest, ExecuteConnectsLazilyAndPassesArguments) {
