@@ -128,6 +128,18 @@ std::string FormatStatusTable(const json& s) {
         Pct(U(v, "smem_share_ppm")), Pct(U(v, "psi_some_ppm")),
         Mib(U(v, "min_fmem_bytes")), Mib(U(v, "max_fmem_bytes")), U(v, "weight")));
     if (!S(v, "error").empty()) absl::StrAppend(&o, "  error: ", S(v, "error"), "\n");
+    // A line of its own, so that the table keeps its columns for agents
+    // that do not measure residency.
+    if (v.contains("fmem_resident_bytes") && v["fmem_resident_bytes"].is_number_unsigned()) {
+      const bool over = v.value("fmem_over_target", false);
+      absl::StrAppend(&o, "  FMEM resident: ", Mib(U(v, "fmem_resident_bytes")),
+                      over ? "  OVER TARGET (the balloon does not hold it; charged to the budget)"
+                           : "",
+                      "\n");
+    }
+    if (!S(v, "residency_error").empty()) {
+      absl::StrAppend(&o, "  FMEM residency: ", S(v, "residency_error"), "\n");
+    }
   }
   absl::StrAppend(&o, "(sizes in MiB)\n");
   return o;

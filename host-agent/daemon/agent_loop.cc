@@ -107,6 +107,9 @@ void AgentLoop::ReadVm(const VmEntry& e, VmRecord& rec, absl::Time now) {
     }
   }
   rec.ever_read = true;
+  // Measured for broken devices too: a guest violating the protocol is
+  // the one most likely to hold memory its device does not count.
+  MeasureResidency(e, rec);
   if (dev->broken) {
     rec.error = "device is broken (guest protocol violation)";
     rec.status_state = "broken";
@@ -136,6 +139,29 @@ void AgentLoop::ReadVm(const VmEntry& e, VmRecord& rec, absl::Time now) {
       }
     }
   }
+}
+
+void AgentLoop::MeasureResidency(const VmEntry& e, VmRecord& rec) {
+  rec.state.fmem_resident_bytes.reset();
+  rec.residency_error.clear();
+  if (!config_.measure_fmem_residency || deps_.numa_maps == nullptr) return;
+  const std::optional<int> pid = e.monitor->ProcessId();
+  if (!pid) {
+    rec.residency_error = "QEMU pid unknown (the VM source does not give it)";
+  } else if (absl::StatusOr<NumaResidency> r = deps_.numa_maps->Read(*pid); !r.ok()) {
+    rec.residency_error = absl::StrCat("pid ", *pid, ": ", r.status().message());
+  } else {
+    rec.state.fmem_resident_bytes = r->BytesOn(config_.fmem_nodes);
+    if (r->skipped_lines > 0) {
+      // Counted without the lines it could not read: a lower bound.
+      rec.residency_error = absl::StrCat("pid ", *pid, ": ", r->skipped_lines,
+                                         " numa_maps lines skipped: ", r->first_error);
+    }
+  }
+  if (!rec.residency_error.empty() && rec.residency_error != rec.last_logged_residency_error) {
+    spdlog::warn("vm {}: FMEM residency: {}", e.id, rec.residency_error);
+  }
+  rec.last_logged_residency_error = rec.residency_error;
 }
 
 absl::Status AgentLoop::Tick() {
@@ -281,6 +307,19 @@ absl::Status AgentLoop::Tick() {
         const VmId& id = snap->vm(i).id;
         VmRecord& rec = vms_[id];
         rec.pressure = tr->vm_pressure[i];
+        if (tr->vm_over_target[i] != rec.over_target) {
+          const VmTierState& st = snap->vm(i).state;
+          if (tr->vm_over_target[i]) {
+            spdlog::warn(
+                "vm {}: {} bytes resident on the FMEM node(s), target {} (device actual {}): "
+                "over target, charged to the budget",
+                id, st.fmem_resident_bytes.value_or(0), st.fmem_target_bytes,
+                st.fmem_actual_bytes);
+          } else {
+            spdlog::info("vm {}: back within its FMEM target", id);
+          }
+          rec.over_target = tr->vm_over_target[i];
+        }
         if (std::find(actuatable.begin(), actuatable.end(), id) == actuatable.end()) continue;
         if (rec.written_pressure == rec.pressure) continue;
         absl::Status s = SetHballoonPressure(*present_.at(id).monitor, rec.device_id,
@@ -369,6 +408,9 @@ void AgentLoop::RefreshStatus(absl::Time now, uint64_t host_free) {
     v.target_set_errors = rec.target_set_errors;
     v.timeouts = rec.timeouts;
     v.error = rec.error;
+    v.fmem_resident_bytes = rec.state.fmem_resident_bytes;
+    v.residency_error = rec.residency_error;
+    v.fmem_over_target = rec.over_target && rec.state.fmem_resident_bytes.has_value();
     status_.vms.push_back(std::move(v));
   }
 }
@@ -399,7 +441,12 @@ json AgentLoop::StatusJson() const {
                    {"target_sets", v.target_sets},
                    {"target_set_errors", v.target_set_errors},
                    {"timeouts", v.timeouts},
-                   {"error", v.error}});
+                   {"error", v.error},
+                   {"fmem_resident_bytes", v.fmem_resident_bytes
+                                               ? json(*v.fmem_resident_bytes)
+                                               : json(nullptr)},
+                   {"fmem_over_target", v.fmem_over_target},
+                   {"residency_error", v.residency_error}});
   }
   json j = {{"ok", true},
             {"policy", s.policy},
@@ -559,11 +606,23 @@ std::string AgentLoop::MetricsText() const {
        [](const VmStatus& v) { return uint64_t{v.state == "stuck"}; }},
       {"tiervm_vm_reachable", "gauge", "1 if the VM's device was read this tick.",
        [](const VmStatus& v) { return uint64_t{v.error.empty()}; }},
+      {"tiervm_vm_fmem_over_target", "gauge",
+       "1 if the VM's measured FMEM residency exceeds its target beyond the tolerance.",
+       [](const VmStatus& v) { return uint64_t{v.fmem_over_target}; }},
   };
   for (const PerVm& m : per_vm) {
     Gauge(o, m.name, m.type, m.help);
     for (const VmStatus& v : s.vms) {
       absl::StrAppend(&o, m.name, "{vm=\"", v.vm, "\"} ", m.get(v), "\n");
+    }
+  }
+  // Only VMs that were measured: an absent sample, not a 0, for the rest.
+  Gauge(o, "tiervm_vm_fmem_resident_bytes", "gauge",
+        "Resident memory of the VM's QEMU on the host FMEM node(s) (numa_maps).");
+  for (const VmStatus& v : s.vms) {
+    if (v.fmem_resident_bytes) {
+      absl::StrAppend(&o, "tiervm_vm_fmem_resident_bytes{vm=\"", v.vm, "\"} ",
+                      *v.fmem_resident_bytes, "\n");
     }
   }
   return o;

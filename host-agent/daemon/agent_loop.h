@@ -18,6 +18,12 @@
 // A restarted loop adopts what it reads back (the core's Actuator does it
 // on its first tick): moves in flight keep going, nothing is re-issued.
 //
+// Resident FMEM (measure_fmem_residency): each tick the VM's QEMU pid
+// (VmMonitor::ProcessId) is looked up in numa_maps and the bytes on
+// fmem_nodes go into the snapshot; the core charges the higher of that and
+// the device's count, and flags a VM over target (status, metrics, a log
+// line when it starts and stops).  Nothing is enforced: see README.md.
+//
 // Settings precedence per VM: [defaults] < source (libvirt metadata) <
 // [vm."name"] < control `set`/`vm-event`.  max is clamped to the FMEM node
 // size (also the default max), min to max.
@@ -40,6 +46,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "adapters/procfs/host_procfs.h"
+#include "adapters/procfs/numa_maps.h"
 #include "adapters/stats/stats_decoder.h"
 #include "adapters/vm_source.h"
 #include "core/agent_core.h"
@@ -112,6 +119,13 @@ struct VmStatus {
   uint64_t target_set_errors = 0;
   uint64_t timeouts = 0;
   std::string error;  // last device/QMP error, empty when fine
+  // Measured resident memory of the VM's QEMU on the FMEM node(s); absent
+  // when not measured (residency_error says why, empty if switched off).
+  std::optional<uint64_t> fmem_resident_bytes;
+  std::string residency_error;
+  // Resident FMEM above the target beyond the tolerance (core/host_snapshot.h
+  // FmemOverTarget): the balloon does not hold what the agent asked for.
+  bool fmem_over_target = false;
 };
 
 struct AgentStatus {
@@ -143,6 +157,9 @@ class AgentLoop {
     const Clock* clock = nullptr;
     // Called for every target set (after the QMP command returned).
     std::function<void(const TargetLogEntry&)> on_target;
+    // Reads QEMU's numa_maps when config.measure_fmem_residency is set;
+    // null: residency is not measured.
+    NumaMapsReader* numa_maps = nullptr;
   };
 
   // InvalidArgument for a bad config, NotFound for an unknown policy.
@@ -183,11 +200,16 @@ class AgentLoop {
     std::string error;
     std::string status_state = "unreachable";
     std::string last_logged_telemetry_error;
+    std::string residency_error;
+    std::string last_logged_residency_error;
+    bool over_target = false;
   };
 
   AgentLoop(AgentConfig config, Deps deps, std::unique_ptr<AgentCore> core);
   VmConfig ConfigFor(const VmEntry& e, uint64_t fmem_node_bytes) const;
   void ReadVm(const VmEntry& e, VmRecord& rec, absl::Time now);
+  // Sets rec.state.fmem_resident_bytes (or resets it and says why).
+  void MeasureResidency(const VmEntry& e, VmRecord& rec);
   void RefreshStatus(absl::Time now, uint64_t host_free);
 
   AgentConfig config_;

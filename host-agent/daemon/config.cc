@@ -268,6 +268,12 @@ absl::StatusOr<AgentConfig> ParseAgentConfig(std::string_view text,
       {"metrics_listen", str_field(&c.metrics_listen)},
       {"target_log", str_field(&c.target_log)},
       {"host_root", str_field(&c.host_root)},
+      {"measure_fmem_residency", [&](const toml::node& v, const std::string& k) {
+         const toml::value<bool>* b = v.as_boolean();
+         if (!b) return r.Error(v, k, "expected true or false");
+         c.measure_fmem_residency = b->get();
+         return absl::OkStatus();
+       }},
       {"defaults", [&](const toml::node& v, const std::string& k) {
          return ParseVmSettings(r, v, k, &c.defaults, &c);
        }},

@@ -43,6 +43,11 @@ struct AgentConfig {
   std::string target_log;
   // Root of /proc and /sys (tests point it at fixtures).
   std::string host_root = "/";
+  // Measure each VM's QEMU resident memory on fmem_nodes (numa_maps) and
+  // charge it when above the device's count.  Off by default: only right
+  // when fmem_nodes hold FMEM backends alone (SMEM and the host's own
+  // memory on other nodes); on a one-node host everything would count.
+  bool measure_fmem_residency = false;
 
   // Settings for VMs without their own; min/max also clamp to the VM's
   // FMEM node size.

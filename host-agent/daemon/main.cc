@@ -156,6 +156,7 @@ int main(int argc, char** argv) {
     source = std::make_unique<LibvirtVmSource>(MakeRealLibvirtApi(config.libvirt_uri));
   }
   ProcfsHostProbe host(config.host_root, config.fmem_nodes);
+  ProcfsNumaMapsReader numa_maps(config.host_root);
 
   std::unique_ptr<std::ofstream> target_log;
   if (!config.target_log.empty()) {
@@ -166,6 +167,7 @@ int main(int argc, char** argv) {
   deps.source = source.get();
   deps.host = &host;
   deps.clock = &RealClock::Get();
+  deps.numa_maps = &numa_maps;  // used only with measure_fmem_residency
   deps.on_target = [&target_log](const TargetLogEntry& e) {
     if (!target_log) return;
     nlohmann::json j = {{"t_ms", absl::ToUnixMillis(e.time)},

@@ -5,6 +5,7 @@
 #include "daemon/agent_loop.h"
 
 #include <linux/virtio_hballoon.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -361,6 +362,100 @@ TEST_F(AgentLoopTest, ControlRequests) {
               HasSubstr("\"ok\":true"));
   Period(false);
   EXPECT_EQ(Vm("hooked"), nullptr);
+}
+
+// numa_maps of whatever pid is asked for (every fake QEMU is this test
+// process, so the pid cannot tell VMs apart: the tests measure one VM).
+class FakeNumaMapsReader final : public NumaMapsReader {
+ public:
+  absl::StatusOr<NumaResidency> Read(int pid) override {
+    pids.push_back(pid);
+    if (!error.ok()) return error;
+    return residency;
+  }
+  NumaResidency residency;
+  absl::Status error;
+  std::vector<int> pids;
+};
+
+TEST_F(AgentLoopTest, ResidentFmemAboveTargetIsFlaggedReportedAndCharged) {
+  host_.AddVm("a", kVmFmem, 768 * kMiB);
+  AgentConfig c = Config(host_.dir());
+  c.measure_fmem_residency = true;
+  c.fmem_nodes = {1};
+  FakeNumaMapsReader numa;
+  // The device says 768 MiB; 1600 MiB are resident on the FMEM node (the
+  // guest touched ballooned pages), more than the 1536 MiB budget.  What
+  // is on node 0 (SMEM, QEMU itself) is not FMEM.
+  numa.residency.node_bytes = {{0, 8 * kGiB}, {1, 1600 * kMiB}};
+  QmpDirOptions o;
+  o.dir = host_.dir();
+  source_ = std::make_unique<QmpDirVmSource>(o);
+  AgentLoop::Deps d;
+  d.source = source_.get();
+  d.host = &host_;
+  d.clock = &clock_;
+  d.numa_maps = &numa;
+  absl::StatusOr<std::unique_ptr<AgentLoop>> l = AgentLoop::Create(c, d);
+  ASSERT_TRUE(l.ok()) << l.status();
+  loop_ = *std::move(l);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Seconds(1));
+    host_.Report("a", absl::ToUnixMillis(clock_.Now()),
+                 FakeTieredHost::Curve(900 * kMiB, 950'000, 2 * kGiB));
+    (void)loop_->Tick();
+  }
+  ASSERT_FALSE(numa.pids.empty());
+  EXPECT_EQ(numa.pids.back(), ::getpid());  // SO_PEERCRED of the fake QEMU
+  const VmStatus* a = Vm("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->fmem_resident_bytes, 1600 * kMiB);
+  EXPECT_TRUE(a->fmem_over_target);
+  EXPECT_EQ(a->residency_error, "");
+  // Charged: over budget, so the hot VM got no more FMEM and is asked to
+  // give memory back.
+  EXPECT_EQ(host_.Snapshot("a").fmem_target(), 768 * kMiB);
+  EXPECT_EQ(loop_->status().host_pressure, "high");
+  const nlohmann::json j = loop_->StatusJson();
+  EXPECT_EQ(j["vms"][0]["fmem_resident_bytes"], 1600 * kMiB);
+  EXPECT_EQ(j["vms"][0]["fmem_over_target"], true);
+  const std::string m = loop_->MetricsText();
+  EXPECT_THAT(m, HasSubstr("tiervm_vm_fmem_resident_bytes{vm=\"a\"} 1677721600\n"));
+  EXPECT_THAT(m, HasSubstr("tiervm_vm_fmem_over_target{vm=\"a\"} 1\n"));
+
+  // Unreadable numa_maps: not measured, said why, flag cleared.
+  numa.error = absl::NotFoundError("/proc/1/numa_maps: not found");
+  clock_.Advance(absl::Seconds(1));
+  (void)loop_->Tick();
+  a = Vm("a");
+  EXPECT_EQ(a->fmem_resident_bytes, std::nullopt);
+  EXPECT_FALSE(a->fmem_over_target);
+  EXPECT_THAT(a->residency_error, HasSubstr("not found"));
+  EXPECT_EQ(loop_->StatusJson()["vms"][0]["fmem_resident_bytes"], nullptr);
+  EXPECT_THAT(loop_->MetricsText(), ::testing::Not(HasSubstr("tiervm_vm_fmem_resident_bytes{")));
+}
+
+TEST_F(AgentLoopTest, ResidencyIsNotMeasuredUnlessConfigured) {
+  host_.AddVm("a", kVmFmem, 768 * kMiB);
+  FakeNumaMapsReader numa;
+  QmpDirOptions o;
+  o.dir = host_.dir();
+  source_ = std::make_unique<QmpDirVmSource>(o);
+  AgentLoop::Deps d;
+  d.source = source_.get();
+  d.host = &host_;
+  d.clock = &clock_;
+  d.numa_maps = &numa;
+  absl::StatusOr<std::unique_ptr<AgentLoop>> l =
+      AgentLoop::Create(Config(host_.dir()), d);
+  ASSERT_TRUE(l.ok()) << l.status();
+  loop_ = *std::move(l);
+  clock_.Advance(absl::Seconds(1));
+  (void)loop_->Tick();
+  EXPECT_TRUE(numa.pids.empty());
+  ASSERT_NE(Vm("a"), nullptr);
+  EXPECT_EQ(Vm("a")->fmem_resident_bytes, std::nullopt);
+  EXPECT_EQ(Vm("a")->residency_error, "");
 }
 
 TEST_F(AgentLoopTest, MetricsTextFormat) {

@@ -54,6 +54,20 @@ TEST(CliTest, UsageErrors) {
   EXPECT_EQ(x.out, "2");
 }
 
+TEST(CliTest, StatusTableShowsResidentFmemAndOverTarget) {
+  const nlohmann::json status = {
+      {"policy", "utility"},
+      {"vms",
+       {{{"vm", "a"}, {"state", "idle"}, {"fmem_target_bytes", 768 * kMiB},
+         {"fmem_resident_bytes", 1600 * kMiB}, {"fmem_over_target", true}},
+        {{"vm", "b"}, {"state", "idle"}, {"fmem_resident_bytes", nullptr},
+         {"residency_error", "QEMU pid unknown"}}}}};
+  const std::string t = cli::FormatStatusTable(status);
+  EXPECT_THAT(t, HasSubstr("  FMEM resident: 1600  OVER TARGET"));
+  EXPECT_THAT(t, HasSubstr("  FMEM residency: QEMU pid unknown"));
+  EXPECT_EQ(t.find("FMEM resident: 0"), std::string::npos);
+}
+
 TEST(CliTest, AgentNotRunning) {
   CliRun r = Cli({"--socket", "/tmp/tiervm-no-such-agent.sock", "status"});
   EXPECT_EQ(r.rc, 1);

@@ -160,6 +160,16 @@ TEST(DaemonConfigTest, MinimalFileHasDefaults) {
   EXPECT_EQ(c->control_socket, "/run/tiervm/agent.sock");
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:9848");
   EXPECT_EQ(c->fmem_nodes, (std::vector<int>{0}));
+  EXPECT_FALSE(c->measure_fmem_residency);
+}
+
+TEST(DaemonConfigTest, MeasureFmemResidency) {
+  absl::StatusOr<AgentConfig> c = ParseAgentConfig(
+      "budget = 1073741824\nqmp_socket_dir = \"/q\"\nfmem_nodes = [1]\n"
+      "measure_fmem_residency = true\n",
+      "a.toml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->measure_fmem_residency);
 }
 
 struct BadCase {
@@ -200,6 +210,8 @@ TEST(DaemonConfigTest, BadFilesNameFileLineAndKey) {
       {"budget = \"1GiB\"\nbudget = \"2GiB\"\n", "agent.toml:2: "},
       {"budget = \"1GiB\"\nqmp_socket_dir = \"/q\"\ntelemetry = 5\n",
        "agent.toml:3: telemetry: expected a table"},
+      {"budget = \"1GiB\"\nqmp_socket_dir = \"/q\"\nmeasure_fmem_residency = 1\n",
+       "agent.toml:3: measure_fmem_residency: expected true or false"},
   };
   for (const BadCase& bc : cases) {
     absl::StatusOr<AgentConfig> c = ParseAgentConfig(bc.toml, "agent.toml");
