@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/libvirt/libvirt_vm_source.h"
 #include "adapters/libvirt/tiering_metadata.h"
+#include "adapters/procfs/host_procfs.h"
 
 namespace tiervm::agent {
 namespace {
@@ -83,6 +84,17 @@ class RealLibvirtApi final : public LibvirtApi {
   }
 
   std::string uri() const override { return uri_; }
+
+  std::optional<int> QemuPid(const std::string& domain) override {
+    // libvirtd's state directory for the system instance (a session
+    // instance keeps its own under $XDG_RUNTIME_DIR; not looked for).
+    // Domain names reach here only as valid VM names: no '/'.
+    if (uri_ != "qemu:///system") return std::nullopt;
+    absl::StatusOr<std::string> text =
+        ReadSmallFile(absl::StrCat("/run/libvirt/qemu/", domain, ".pid"), 64);
+    if (!text.ok()) return std::nullopt;
+    return ParsePidFile(*text);
+  }
 
  private:
   absl::Status Connect() {

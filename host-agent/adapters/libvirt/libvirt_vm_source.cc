@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "adapters/libvirt/tiering_metadata.h"
 #include "adapters/qmp/qmp_client.h"
@@ -9,6 +11,14 @@
 namespace tiervm::agent {
 
 using json = nlohmann::json;
+
+std::optional<int> ParsePidFile(absl::string_view text) {
+  int pid = 0;
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &pid) || pid <= 0) {
+    return std::nullopt;
+  }
+  return pid;
+}
 
 absl::StatusOr<json> LibvirtVmSource::Monitor::Execute(
     std::string_view command, const json& arguments, int /*timeout_ms*/) {

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "adapters/vm_source.h"
 
 namespace tiervm::agent {
@@ -49,7 +50,18 @@ class LibvirtApi {
   virtual absl::StatusOr<std::optional<std::string>> GetTieringMetadata(
       const std::string& domain) = 0;
   virtual std::string uri() const = 0;
+  // The domain's QEMU pid, for measuring its memory; nullopt when unknown.
+  // libvirt has no API for it: the real one reads the pidfile libvirtd
+  // keeps for qemu:///system domains, /run/libvirt/qemu/<name>.pid.
+  virtual std::optional<int> QemuPid(const std::string& domain) {
+    (void)domain;
+    return std::nullopt;
+  }
 };
+
+// A pidfile's text ("1234\n") -> the pid; nullopt unless one positive
+// decimal number, whitespace around it allowed.
+std::optional<int> ParsePidFile(absl::string_view text);
 
 // Connects lazily to `uri` (e.g. "qemu:///system").
 std::unique_ptr<LibvirtApi> MakeRealLibvirtApi(const std::string& uri);
@@ -80,6 +92,7 @@ class LibvirtVmSource final : public VmSource {
     absl::StatusOr<nlohmann::json> Execute(std::string_view command,
                                            const nlohmann::json& arguments,
                                            int timeout_ms) override;
+    std::optional<int> ProcessId() const override { return api_->QemuPid(domain_); }
 
    private:
     LibvirtApi* api_;

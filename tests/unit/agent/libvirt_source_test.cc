@@ -43,7 +43,24 @@ class FakeLibvirt final : public LibvirtApi {
     return std::optional<std::string>(it->second);
   }
   std::string uri() const override { return "fake:///"; }
+  std::optional<int> QemuPid(const std::string& domain) override {
+    auto it = pids.find(domain);
+    if (it == pids.end()) return std::nullopt;
+    return it->second;
+  }
+  std::map<std::string, int> pids;
 };
+
+TEST(PidFileTest, Parses) {
+  EXPECT_EQ(ParsePidFile("1234\n"), 1234);
+  EXPECT_EQ(ParsePidFile(" 7 "), 7);
+  EXPECT_EQ(ParsePidFile(""), std::nullopt);
+  EXPECT_EQ(ParsePidFile("0\n"), std::nullopt);
+  EXPECT_EQ(ParsePidFile("-5\n"), std::nullopt);
+  EXPECT_EQ(ParsePidFile("12 34\n"), std::nullopt);
+  EXPECT_EQ(ParsePidFile("99999999999999999999"), std::nullopt);
+  EXPECT_EQ(ParsePidFile("qemu"), std::nullopt);
+}
 
 constexpr char kMeta[] =
     R"(<tiervm:tiering xmlns:tiervm="http://tiervm.org/xmlns/libvirt/1.0">
@@ -150,6 +167,11 @@ TEST(LibvirtVmSourceTest, DiscoversDomainsAndRunsCommands) {
   EXPECT_EQ(src.Vms()[0].settings.weight, 9u);
   EXPECT_FALSE(src.NotifyStarted("bad name", "").ok());
 
+  // The QEMU pid, when the API knows it, is the monitor's process id.
+  fake->pids["db"] = 4321;
+  EXPECT_EQ(vms[0].monitor->ProcessId(), 4321);
+  EXPECT_EQ(vms[1].monitor->ProcessId(), std::nullopt);
+
   // Bad metadata: the VM is still managed, with defaults and an error.
   fake->metadata["web"] = "<broken";
   src.NotifyStopped("web");
@@ -195,6 +217,8 @@ TEST(RealLibvirtApiTest, TestDriver) {
   EXPECT_EQ(s->weight, 3u);
   virDomainFree(d);
   virConnectClose(c);
+  // Only qemu:///system has a pidfile to read.
+  EXPECT_EQ(api->QemuPid("test"), std::nullopt);
   // No QEMU behind the test driver: a clear error, not a crash.
   absl::StatusOr<std::string> r = api->MonitorCommand("test", R"({"execute":"query-status"})");
   EXPECT_FALSE(r.ok());
