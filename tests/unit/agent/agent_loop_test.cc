@@ -49,7 +49,8 @@ class AgentLoopTest : public ::testing::Test {
     spdlog::set_level(spdlog::level::warn);
   }
 
-  void Start(AgentConfig c) {
+  // `numa_maps`: the residency reader (null: the loop's own).
+  void Start(AgentConfig c, NumaMapsReader* numa_maps = nullptr) {
     QmpDirOptions o;
     o.dir = host_.dir();
     source_ = std::make_unique<QmpDirVmSource>(o);
@@ -57,6 +58,7 @@ class AgentLoopTest : public ::testing::Test {
     d.source = source_.get();
     d.host = &host_;
     d.clock = &clock_;
+    if (numa_maps != nullptr) d.numa_maps = numa_maps;
     d.on_target = [this](const TargetLogEntry& e) {
       log_.push_back(e);
       EXPECT_LE(e.sum_fmem_target_bytes, e.budget_bytes) << e.vm;
@@ -388,17 +390,7 @@ TEST_F(AgentLoopTest, ResidentFmemAboveTargetIsFlaggedReportedAndCharged) {
   // guest touched ballooned pages), more than the 1536 MiB budget.  What
   // is on node 0 (SMEM, QEMU itself) is not FMEM.
   numa.residency.node_bytes = {{0, 8 * kGiB}, {1, 1600 * kMiB}};
-  QmpDirOptions o;
-  o.dir = host_.dir();
-  source_ = std::make_unique<QmpDirVmSource>(o);
-  AgentLoop::Deps d;
-  d.source = source_.get();
-  d.host = &host_;
-  d.clock = &clock_;
-  d.numa_maps = &numa;
-  absl::StatusOr<std::unique_ptr<AgentLoop>> l = AgentLoop::Create(c, d);
-  ASSERT_TRUE(l.ok()) << l.status();
-  loop_ = *std::move(l);
+  Start(c, &numa);
   for (int i = 0; i < 3; ++i) {
     clock_.Advance(absl::Seconds(1));
     host_.Report("a", absl::ToUnixMillis(clock_.Now()),
@@ -438,18 +430,7 @@ TEST_F(AgentLoopTest, ResidentFmemAboveTargetIsFlaggedReportedAndCharged) {
 TEST_F(AgentLoopTest, ResidencyIsNotMeasuredUnlessConfigured) {
   host_.AddVm("a", kVmFmem, 768 * kMiB);
   FakeNumaMapsReader numa;
-  QmpDirOptions o;
-  o.dir = host_.dir();
-  source_ = std::make_unique<QmpDirVmSource>(o);
-  AgentLoop::Deps d;
-  d.source = source_.get();
-  d.host = &host_;
-  d.clock = &clock_;
-  d.numa_maps = &numa;
-  absl::StatusOr<std::unique_ptr<AgentLoop>> l =
-      AgentLoop::Create(Config(host_.dir()), d);
-  ASSERT_TRUE(l.ok()) << l.status();
-  loop_ = *std::move(l);
+  Start(Config(host_.dir()), &numa);
   clock_.Advance(absl::Seconds(1));
   (void)loop_->Tick();
   EXPECT_TRUE(numa.pids.empty());
