@@ -194,8 +194,12 @@ TEST_F(AgentLoopTest, RaiseFundedByAFailedLoweringIsNotSent) {
   EXPECT_TRUE(refused);
   ASSERT_FALSE(sets.empty());
   for (const TargetLogEntry& e : sets) {
-    if (e.vm == "a") EXPECT_FALSE(e.status.ok());
-    if (e.vm == "b") EXPECT_LE(e.fmem_target_bytes, e.previous_fmem_target_bytes);
+    if (e.vm == "a") {
+      EXPECT_FALSE(e.status.ok());
+    }
+    if (e.vm == "b") {
+      EXPECT_LE(e.fmem_target_bytes, e.previous_fmem_target_bytes);
+    }
   }
 }
 
