@@ -37,13 +37,13 @@ struct HplacedConfig {
   // (every pid's stat, every process's maps) every full_refresh_ms.
   int64_t maps_refresh_ms = 5000;
   int64_t full_refresh_ms = 60000;
-  // ... and as soon as the guest's anonymous memory (AnonPages of the FMEM
-  // and SMEM nodes) has grown by this much since the last listing (0:
-  // off).  A process that maps new memory is otherwise unknown for up to
-  // maps_refresh_ms: its pages can be neither promoted nor demoted, and
-  // the cold data a workload writes before it starts (filling FMEM) holds
-  // up every exchange until then.
-  int64_t refresh_anon_growth_mib = 16;
+  // ... and as soon as the memory processes hold has grown by this much
+  // since the last listing (0: off): the FMEM node's AnonPages plus what
+  // is in use on the other nodes.  A process that maps new memory is
+  // otherwise unknown for up to maps_refresh_ms: its pages can be neither
+  // promoted nor demoted, and the cold data a workload writes before it
+  // starts (filling FMEM) holds up every exchange until then.
+  int64_t refresh_growth_mib = 16;
   int64_t telemetry_interval_ms = 2000;  // SUBMIT_STATS period (0: never)
   // The status file is rewritten this often (0: every tick) and at exit.
   int64_t status_interval_ms = 5000;

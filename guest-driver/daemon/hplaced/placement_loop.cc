@@ -110,7 +110,7 @@ void PlacementLoop::RefreshProcesses(int64_t now_ns) {
 void PlacementLoop::RefreshProcessesInner(int64_t now_ns) {
   last_maps_ns_ = now_ns;
   ++counters_.maps_refreshes;
-  anon_baseline_bytes_.reset();  // read afresh at the next meminfo
+  in_use_baseline_bytes_.reset();  // read afresh at the next meminfo
   // Incremental: the listing skips known kernel threads, and a process
   // whose vsize and start time did not move keeps the maps read before.
   // A full listing now and then catches the rest (full_refresh_ms).
@@ -228,33 +228,34 @@ absl::Status PlacementLoop::ReadSamples(uint64_t* read) {
   return absl::OkStatus();
 }
 
-void PlacementLoop::RefreshOnAnonGrowth(const adapters::NodeMeminfo& fmem, int64_t now_ns) {
-  if (config_.refresh_anon_growth_mib <= 0) return;
-  // All of it, the SMEM read too, is the listing's cost (cpu_refresh_ns).
+void PlacementLoop::RefreshOnMemoryGrowth(const adapters::NodeMeminfo& fmem, int64_t now_ns) {
+  if (config_.refresh_growth_mib <= 0) return;
+  // All of it is the listing's cost (cpu_refresh_ns).
   const int64_t cpu0 = deps_.clock->OwnCpuNs();
   absl::Cleanup charge = [&] { counters_.cpu_refresh_ns += deps_.clock->OwnCpuNs() - cpu0; };
-  uint64_t anon = fmem.anon_bytes;
-  if (config_.planner.smem_node != config_.planner.fmem_node) {
-    absl::StatusOr<adapters::NodeMeminfo> sm =
-        deps_.system->NodeMeminfo(config_.planner.smem_node, MeminfoDetail::kBasic);
-    if (!sm.ok()) {
-      Error(sm.status());
-      return;
-    }
-    anon += sm->anon_bytes;
+  absl::StatusOr<uint64_t> free_all = deps_.system->FreeMemoryBytes();
+  if (!free_all.ok()) {
+    Error(free_all.status());
+    return;
   }
-  // Migration moves anonymous pages between the nodes without changing
-  // the sum; growth is memory some process mapped and touched.  Shrinking
-  // lowers the mark, so memory freed and mapped again counts as new.
-  const auto growth = static_cast<uint64_t>(config_.refresh_anon_growth_mib) << 20;
-  if (anon_baseline_bytes_.has_value() && anon >= *anon_baseline_bytes_ + growth &&
+  // New memory lands on FMEM while it has room (its AnonPages grow, page
+  // cache there is not placed and does not count) and on the other nodes
+  // after (their free memory falls; page cache counts there, which costs
+  // at most a listing).  Migration moves pages between the two terms
+  // without changing the sum; shrinking lowers the mark, so memory freed
+  // and used again counts as new.  A node's free memory as sysinfo and
+  // meminfo see it a few microseconds apart: a difference, hence signed.
+  const int64_t other_free = static_cast<int64_t>(*free_all) - static_cast<int64_t>(fmem.free_bytes);
+  const int64_t in_use = static_cast<int64_t>(fmem.anon_bytes) - other_free;
+  const int64_t growth = config_.refresh_growth_mib << 20;
+  if (in_use_baseline_bytes_.has_value() && in_use >= *in_use_baseline_bytes_ + growth &&
       now_ns != last_maps_ns_) {
-    spdlog::debug("anonymous memory grew by {} MiB since the last listing: listing again",
-                  (anon - *anon_baseline_bytes_) >> 20);
-    ++counters_.maps_refreshes_anon;
+    spdlog::debug("memory in use grew by {} MiB since the last listing: listing again",
+                  (in_use - *in_use_baseline_bytes_) >> 20);
+    ++counters_.maps_refreshes_growth;
     RefreshProcessesInner(now_ns);
   }
-  anon_baseline_bytes_ = std::min(anon_baseline_bytes_.value_or(anon), anon);
+  in_use_baseline_bytes_ = std::min(in_use_baseline_bytes_.value_or(in_use), in_use);
 }
 
 absl::Status PlacementLoop::PlanAndMove(int64_t now_ns, int64_t interval_ns,
@@ -271,7 +272,7 @@ absl::Status PlacementLoop::PlanAndMove(int64_t now_ns, int64_t interval_ns,
   // Before the snapshot, so this tick's plan already sees the new areas.
   // Its CPU is the listing's, not planning's.
   const int64_t refresh0 = counters_.cpu_refresh_ns;
-  RefreshOnAnonGrowth(*fm, now_ns);
+  RefreshOnMemoryGrowth(*fm, now_ns);
   cpu_plan0 += counters_.cpu_refresh_ns - refresh0;
   uint64_t pending = 0;
   if (deps_.hballoon != nullptr) {
@@ -682,7 +683,7 @@ std::string PlacementLoop::StatusJson() const {
   j["samples_unmapped"] = c.samples_unmapped;
   j["samples_baseline"] = c.samples_baseline;
   j["maps_refreshes"] = c.maps_refreshes;
-  j["maps_refreshes_anon"] = c.maps_refreshes_anon;
+  j["maps_refreshes_growth"] = c.maps_refreshes_growth;
   j["bounced_pages"] = c.bounced_pages;
   j["bounced_share"] = c.bounced_share;
   j["maps_reads"] = c.maps_reads;

@@ -4,7 +4,7 @@
 //
 // Each Tick():
 //   1. every maps_refresh_ms (and when samples name an unknown pid, and
-//      in step 3 when anonymous memory grew by refresh_anon_growth_mib): list
+//      in step 3 when memory in use grew by refresh_growth_mib): list
 //      processes (deny-list, kernel threads, zombies and hplaced itself
 //      skipped), read their placeable VMAs -> RangeTracker::SetVmas; exited
 //      processes are removed; the scan targets go to the source.
@@ -90,7 +90,7 @@ struct LoopCounters {
   uint64_t samples_unmapped = 0;  // outside tracked ranges or unknown pid
   uint64_t samples_baseline = 0;  // dropped: first pass over a new process
   uint64_t maps_refreshes = 0;
-  uint64_t maps_refreshes_anon = 0;  // of those: anonymous memory grew
+  uint64_t maps_refreshes_growth = 0;  // of those: memory in use grew
   uint64_t maps_reads = 0;     // /proc/PID/maps read (new or changed process)
   uint64_t maps_unchanged = 0;  // skipped: vsize and start time as before
   uint64_t promoted_pages = 0;  // applied moves to the FMEM node
@@ -205,10 +205,11 @@ class PlacementLoop {
   // the planner's floor rate takes over.  *planned_work: moves planned.
   absl::Status PlanAndMove(int64_t now_ns, int64_t interval_ns, int64_t allowance_ns,
                            bool* planned_work);
-  // Lists the processes again when the guest's anonymous memory (FMEM's
-  // AnonPages from `fmem` + SMEM's, read here) has grown by
-  // refresh_anon_growth_mib since the last listing.
-  void RefreshOnAnonGrowth(const adapters::NodeMeminfo& fmem, int64_t now_ns);
+  // Lists the processes again when the memory processes hold has grown by
+  // refresh_growth_mib since the last listing: FMEM's AnonPages (from
+  // `fmem`, read anyway) plus what is in use on the other nodes (all free
+  // memory, sysinfo, minus FMEM's).
+  void RefreshOnMemoryGrowth(const adapters::NodeMeminfo& fmem, int64_t now_ns);
   void SendTelemetry();
   // Settles config_.locator ("auto") on the first tick: hballoon when the
   // module answers HBALLOON_IOC_LOCATE, else move_pages.  An error only
@@ -255,9 +256,10 @@ class PlacementLoop {
   int64_t cpu_start_ns_ = 0;
   int64_t last_tick_ns_ = 0;
   int64_t last_maps_ns_ = 0;
-  // Anonymous memory (both nodes' AnonPages) at the last listing, lowered
-  // when it shrinks (RefreshOnAnonGrowth); unset until read after one.
-  std::optional<uint64_t> anon_baseline_bytes_;
+  // That measure at the last listing, lowered when it shrinks
+  // (RefreshOnMemoryGrowth); unset until read after one.  Signed: it is a
+  // difference of counters read at different instants.
+  std::optional<int64_t> in_use_baseline_bytes_;
   int64_t last_telemetry_ns_ = 0;
   uint64_t window_samples_ = 0;
   bool have_classes_ = false;

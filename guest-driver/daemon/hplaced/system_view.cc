@@ -1,7 +1,13 @@
 #include "daemon/hplaced/system_view.h"
 
+#include <sys/sysinfo.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace tiervm::hplaced {
 
@@ -33,6 +39,14 @@ absl::StatusOr<adapters::NodeMeminfo> ProcfsSystemView::NodeMeminfo(int node,
 
 absl::StatusOr<adapters::MemoryPressure> ProcfsSystemView::Pressure() {
   return adapters::ReadMemoryPressure(root_);
+}
+
+absl::StatusOr<uint64_t> ProcfsSystemView::FreeMemoryBytes() {
+  struct sysinfo si {};
+  if (sysinfo(&si) != 0) {
+    return absl::InternalError(absl::StrCat("sysinfo: ", std::strerror(errno)));
+  }
+  return static_cast<uint64_t>(si.freeram) * std::max<uint64_t>(si.mem_unit, 1);
 }
 
 }  // namespace tiervm::hplaced

@@ -42,6 +42,9 @@ class SystemView {
                                                          const adapters::PlaceOptions& options) = 0;
   virtual absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node, MeminfoDetail detail) = 0;
   virtual absl::StatusOr<adapters::MemoryPressure> Pressure() = 0;
+  // Free memory over all nodes, bytes (sysinfo(2): one system call, no
+  // file to format and parse; read every tick).
+  virtual absl::StatusOr<uint64_t> FreeMemoryBytes() = 0;
 };
 
 class ProcfsSystemView final : public SystemView {
@@ -53,6 +56,8 @@ class ProcfsSystemView final : public SystemView {
                                                  const adapters::PlaceOptions& options) override;
   absl::StatusOr<adapters::NodeMeminfo> NodeMeminfo(int node, MeminfoDetail detail) override;
   absl::StatusOr<adapters::MemoryPressure> Pressure() override;
+  // The running kernel's, whatever the root.
+  absl::StatusOr<uint64_t> FreeMemoryBytes() override;
 
  private:
   std::string root_;

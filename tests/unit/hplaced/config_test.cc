@@ -38,7 +38,7 @@ TEST(Config, EverySectionParses) {
 tick_ms = 500
 epoch_ticks = 2
 maps_refresh_ms = 4000
-refresh_anon_growth_mib = 0
+refresh_growth_mib = 0
 telemetry_interval_ms = 0
 source = "replay"
 trace_file = "/tmp/x.trace"
@@ -96,7 +96,7 @@ initial_sample_period = 8191
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->tick_ms, 500);
   EXPECT_EQ(c->epoch_ticks, 2);
-  EXPECT_EQ(c->refresh_anon_growth_mib, 0);
+  EXPECT_EQ(c->refresh_growth_mib, 0);
   EXPECT_EQ(c->telemetry_interval_ms, 0);
   EXPECT_EQ(c->source, "replay");
   EXPECT_EQ(c->trace_file, "/tmp/x.trace");
@@ -175,7 +175,7 @@ TEST(Config, ShippedFileIsTheDefaults) {
   EXPECT_EQ(c->tick_ms, d.tick_ms);
   EXPECT_EQ(c->epoch_ticks, d.epoch_ticks);
   EXPECT_EQ(c->maps_refresh_ms, d.maps_refresh_ms);
-  EXPECT_EQ(c->refresh_anon_growth_mib, d.refresh_anon_growth_mib);
+  EXPECT_EQ(c->refresh_growth_mib, d.refresh_growth_mib);
   EXPECT_EQ(c->telemetry_interval_ms, d.telemetry_interval_ms);
   EXPECT_EQ(c->deny_comms, d.deny_comms);
   EXPECT_EQ(c->numa_balancing, d.numa_balancing);

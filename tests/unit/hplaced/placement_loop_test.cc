@@ -49,6 +49,7 @@ class FakeSystem final : public SystemView {
   int maps_reads = 0;
   int stat_reads = 0;  // what /proc/PID/stat reads the listing would do
   int meminfo_reads = 0;
+  int free_reads = 0;
 
   absl::StatusOr<adapters::ProcessListing> ListProcesses(
       const adapters::ProcessFilter& filter) override {
@@ -94,6 +95,10 @@ class FakeSystem final : public SystemView {
     m.anon_bytes = m.used_bytes;  // the fake's pages are all anonymous
     ++meminfo_reads;
     return m;
+  }
+  absl::StatusOr<uint64_t> FreeMemoryBytes() override {
+    ++free_reads;
+    return mem_->free_bytes(kFmem) + mem_->free_bytes(kSmem);
   }
   absl::StatusOr<adapters::MemoryPressure> Pressure() override {
     adapters::MemoryPressure p;
@@ -283,18 +288,19 @@ TEST_F(LoopTest, SamplesOfANewProcessTriggerAMapsRead) {
   EXPECT_EQ(loop.tracker().process_count(), 2u);
 }
 
-// Memory a process maps between listings is known as soon as the guest's
-// anonymous memory has grown by refresh_anon_growth_mib, not only at the
-// next maps_refresh_ms: here a 16 MiB area written on SMEM.  Growth below
-// the mark, and migration (which moves memory between the nodes), do not
-// list again.
-TEST_F(LoopTest, AnonymousGrowthTriggersAListing) {
+// Memory a process maps between listings is known as soon as the memory
+// in use has grown by refresh_growth_mib, not only at the next
+// maps_refresh_ms: here areas written on SMEM.  Growth below the mark,
+// and migration (which moves memory between the nodes), do not list
+// again; the SMEM node's meminfo is not read for it (sysinfo is).
+TEST_F(LoopTest, MemoryGrowthTriggersAListing) {
   config.maps_refresh_ms = 3'600'000;
-  config.refresh_anon_growth_mib = 8;
+  config.refresh_growth_mib = 8;
   PlacementLoop loop = MakeLoop();
   Tick(loop);
   Tick(loop);
   const int lists = system.list_calls;
+  const int meminfo0 = system.meminfo_reads;
   constexpr placement::Vaddr kNew = 0x7f2000000000ull;
   // The process writes [from, to) on SMEM, in an area ending at `to`.
   auto write = [this](placement::Vaddr area, placement::Vaddr from, placement::Vaddr to) {
@@ -315,7 +321,7 @@ TEST_F(LoopTest, AnonymousGrowthTriggersAListing) {
   write(kNew, kNew + 4 * kMiB, kNew + 12 * kMiB);
   Tick(loop);
   EXPECT_EQ(system.list_calls, lists + 1);
-  EXPECT_EQ(loop.counters().maps_refreshes_anon, 1u);
+  EXPECT_EQ(loop.counters().maps_refreshes_growth, 1u);
   ASSERT_EQ(control.targets.at(kPid).size(), 3u);
   EXPECT_EQ(control.targets.at(kPid).back().end, kNew + 12 * kMiB);
   // Nothing new: no further listing, whatever moves between the nodes.
@@ -325,8 +331,11 @@ TEST_F(LoopTest, AnonymousGrowthTriggersAListing) {
   }
   EXPECT_EQ(system.list_calls, lists + 1);
   EXPECT_EQ(loop.counters().errors, 0u) << loop.counters().last_error;
+  EXPECT_GT(system.free_reads, 0);
+  // FMEM's meminfo once a tick (5 ticks), telemetry's two every 2 s.
+  EXPECT_LE(system.meminfo_reads - meminfo0, 5 + 2 * 3);
   // Off: the same growth waits for maps_refresh_ms.
-  config.refresh_anon_growth_mib = 0;
+  config.refresh_growth_mib = 0;
   PlacementLoop off = MakeLoop();
   Tick(off);
   const int lists_off = system.list_calls;

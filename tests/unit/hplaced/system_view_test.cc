@@ -3,6 +3,7 @@
 // (without failing) when zoneinfo is missing or malformed.
 #include "daemon/hplaced/system_view.h"
 
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -87,6 +88,26 @@ TEST(ProcfsSystemView, NodeMeminfoFillsUsableFreeFromZoneinfo) {
 
   // A missing node's meminfo is still an error.
   EXPECT_FALSE(view.NodeMeminfo(2, MeminfoDetail::kWithUsableFree).ok());
+}
+
+// sysinfo's free memory: the running kernel's, between 0 and MemTotal
+// (the test tree's root does not apply).
+TEST(ProcfsSystemView, FreeMemoryIsTheKernelsFreeRam) {
+  ProcfsSystemView view("/nonexistent");
+  absl::StatusOr<uint64_t> free = view.FreeMemoryBytes();
+  ASSERT_TRUE(free.ok()) << free.status();
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t total_kib = 0;
+  while (meminfo >> key) {
+    if (key == "MemTotal:") {
+      meminfo >> total_kib;
+      break;
+    }
+  }
+  ASSERT_GT(total_kib, 0u);
+  EXPECT_GT(*free, 0u);
+  EXPECT_LE(*free, total_kib * 1024);
 }
 
 }  // namespace
